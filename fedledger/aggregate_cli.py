@@ -1,0 +1,57 @@
+"""`fedledger aggregate [--watch]`: close rounds as the task's aggregator, resuming from chain state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from aggregator.coordinator import Coordinator, RoundNotReadyError, RoundOutcome
+from fedledger import output
+from fedledger.cli_options import Context
+from fedledger.codec import digest_hex
+
+
+def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
+    return {
+        "task_id": outcome.task_id, "round": outcome.round, "failed": outcome.failed,
+        "included": [u.participant for u in outcome.included],
+        "excluded": [asdict(e) for e in outcome.excluded],
+        "global_digest": digest_hex(outcome.global_digest) if outcome.global_digest else None,
+        "global_cid": outcome.global_cid or None,
+        "gas": outcome.tx.gas_used if outcome.tx else None,
+        "tx": outcome.tx.tx_hash if outcome.tx else None,
+    }
+
+
+def _say(outcome: RoundOutcome) -> None:
+    if outcome.failed:
+        output.out.print(f"round {outcome.round} of task {outcome.task_id} closed as FAILED (below quorum)")
+        return
+    output.out.print(f"round {outcome.round} of task {outcome.task_id} finalized: {len(outcome.included)} updates, "
+                     f"global {digest_hex(outcome.global_digest)} at {outcome.global_cid}")
+    for e in outcome.excluded:
+        output.out.print(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
+
+
+def aggregate(ctx: Context, task: int, watch: bool, interval: float, max_rounds: int | None,
+              as_json: bool) -> None:
+    closed: list[dict[str, Any]] = []
+    with output.progress(not as_json) as show:
+        coordinator = Coordinator(ctx.ledger, ctx.store, ctx.signer, on_progress=show)
+        while True:
+            try:
+                outcome = coordinator.close_round(task)
+            except RoundNotReadyError as exc:
+                if not watch:
+                    raise
+                show(f"waiting: {exc}")
+                time.sleep(interval)
+                continue
+            closed.append(outcome_json(outcome))
+            if not as_json:
+                _say(outcome)
+            if not watch or (max_rounds is not None and len(closed) >= max_rounds):
+                break
+    if as_json:
+        output.emit_json(closed[0] if not watch else {"rounds": closed})

@@ -1,0 +1,46 @@
+"""How commands talk: rich tables and progress for people (on stderr for progress), JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False)
+if not out.is_terminal:
+    out = Console(highlight=False, width=160)  # logs and pipes: no wrapping of 0x digests
+err = Console(stderr=True, highlight=False)
+
+
+def emit_json(payload: Any) -> None:
+    """Print one JSON document on stdout (and nothing else on stdout)."""
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    grid = Table(title=title, title_justify="left")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(str(cell) for cell in row))
+    out.print(grid)
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """Yield a callback that shows the latest step on a stderr spinner (silent when disabled, e.g. --json)."""
+    if not enabled or not err.is_terminal:
+        yield (lambda message: err.print(f"… {message}") if enabled else None)
+        return
+    with err.status("starting") as status:
+        yield lambda message: status.update(message)
+
+
+def short(digest_or_text: str, keep: int = 12) -> str:
+    """Shorten a long hex digest or CID for tables (full values are in --json)."""
+    return digest_or_text if len(digest_or_text) <= keep + 3 else digest_or_text[:keep] + "…"

@@ -1,0 +1,112 @@
+"""Typed records of the round contract's state and events: what the ledger returns and the audit replays.
+
+Field names follow the contract's event schema (snake_case); digests are raw 32-byte ``bytes``, addresses are
+checksummed strings. Every event record carries its position on the chain (block, log index) so that histories
+sort the same way on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fedledger.codec import digest_hex
+
+
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where an event sits on the chain; sorting by it gives the canonical order."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class TaskCreated:
+    task_id: int
+    owner: str
+    aggregator: str
+    initial_digest: bytes
+    initial_cid: str
+    quorum: int
+    round_duration: int
+    strategy: str
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class ParticipantChanged:
+    task_id: int
+    participant: str
+    added: bool
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class RoundOpened:
+    task_id: int
+    round: int
+    deadline: int
+    base_digest: bytes
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class UpdateSubmitted:
+    task_id: int
+    round: int
+    participant: str
+    digest: bytes
+    cid: str
+    num_samples: int
+    at: ChainPosition
+
+    @property
+    def digest_hex(self) -> str:
+        return digest_hex(self.digest)
+
+
+@dataclass(frozen=True)
+class RoundFinalized:
+    task_id: int
+    round: int
+    global_digest: bytes
+    global_cid: str
+    included_root: bytes
+    num_included: int
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class RoundFailed:
+    task_id: int
+    round: int
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """The contract's ``getTask`` view: the live state an actor needs before it acts."""
+
+    task_id: int
+    owner: str
+    aggregator: str
+    quorum: int
+    round_duration: int
+    round: int
+    round_open: bool
+    deadline: int
+    submissions: int
+    participant_count: int
+    model_digest: bytes
+    model_cid: str
+    strategy: str
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction: its hash, gas used and block."""
+
+    tx_hash: str
+    gas_used: int
+    block_number: int
