@@ -136,7 +136,7 @@ class Coordinator:
         if not task.round_open:
             return f"task {task.task_id} has no open round"
         all_in = task.submissions >= task.participant_count
-        past_deadline = self.ledger.block_timestamp() >= task.deadline
+        past_deadline = self.ledger.next_block_time() >= task.deadline
         if not (all_in or past_deadline):
             return (
                 f"round {task.round} of task {task.task_id} is still running: {task.submissions} of "

@@ -10,6 +10,14 @@ from aggregator.coordinator import Coordinator, RoundNotReadyError, RoundOutcome
 from fedledger import output
 from fedledger.cli_options import Context
 from fedledger.codec import digest_hex
+from fedledger.exceptions import ContractRevertError
+
+# Reverts that mean "someone else moved first or the clock is not there yet": --watch waits and re-reads the chain.
+_TRANSIENT_REVERTS = {"FederatedRoundsRoundStillRunning", "FederatedRoundsWrongRound", "FederatedRoundsNoOpenRound"}
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, RoundNotReadyError) or getattr(exc, "error_name", "") in _TRANSIENT_REVERTS
 
 
 def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
@@ -42,8 +50,8 @@ def aggregate(ctx: Context, task: int, watch: bool, interval: float, max_rounds:
         while True:
             try:
                 outcome = coordinator.close_round(task)
-            except RoundNotReadyError as exc:
-                if not watch:
+            except (RoundNotReadyError, ContractRevertError) as exc:
+                if not watch or not _transient(exc):
                     raise
                 show(f"waiting: {exc}")
                 time.sleep(interval)

@@ -8,6 +8,7 @@ always queried by task (and round) topics: eth-tester's ``get_logs`` slows sharp
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -153,8 +154,16 @@ class Ledger:
         return bool(self._call(fn.call))
 
     def block_timestamp(self) -> int:
-        """Timestamp of the latest block: the clock the contract's deadlines are measured against."""
+        """Timestamp of the latest block."""
         return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+
+    def next_block_time(self) -> int:
+        """Best guess of the next block's timestamp, which the contract's deadline checks will see.
+
+        An automining devnet mines only on transactions, so its latest block can be far in the past: the next
+        block gets at least the wall-clock time (and never less than the latest block's, e.g. after time travel).
+        """
+        return max(self.block_timestamp() + 1, int(time.time()))
 
     # ------------------------------------------------------------------ events
 
