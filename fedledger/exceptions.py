@@ -35,6 +35,10 @@ class StoreUnavailableError(StoreError, ConnectionError):
     """The IPFS daemon cannot be reached."""
 
 
+class InvalidCIDError(StoreError, ValueError):
+    """Text that should be a CID is not one, or names content fedledger cannot verify (not CIDv1 sha2-256)."""
+
+
 class ChainError(FedLedgerError):
     """Talking to the chain failed."""
 

@@ -1,0 +1,36 @@
+"""Fixtures for the integration tests: real daemons started on free loopback ports, stopped afterwards.
+
+Each section is self-contained (its own constants, fixtures and skip rule; imports at the top) so other devnet
+services can be added beside it without touching it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fedledger.ipfs_daemon import IpfsDaemon, find_free_port, project_root  # IPFS section
+
+# ==== IPFS: a js-ipfs daemon (Kubo RPC API) =====================================================================
+
+JSIPFS = project_root() / "node_modules" / ".bin" / "jsipfs"
+
+
+@pytest.fixture(scope="session")
+def ipfs_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start ``jsipfs daemon --offline`` in a fresh repo for the whole session; yield its API URL."""
+    if not JSIPFS.exists():
+        pytest.skip(f"js-ipfs is not installed ({JSIPFS} is missing): run `make setup` (npm ci) to get it")
+    workdir = tmp_path_factory.mktemp("ipfs")
+    daemon = IpfsDaemon(workdir / "repo", api_port=find_free_port())
+    daemon.init()
+    pid = daemon.start(workdir / "daemon.log")
+    try:
+        daemon.wait_ready(timeout=60.0)
+        yield daemon.api_url
+    finally:
+        daemon.stop(pid)
+
+
+# ==== (next section: Ethereum devnet fixtures) ==================================================================

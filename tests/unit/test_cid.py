@@ -1,0 +1,107 @@
+"""CIDs computed in pure Python must be exactly the ones Kubo gives (``ipfs add --cid-version=1 --raw-leaves``)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from multiformats import CID, multihash
+
+from fedledger.cid import CHUNK_SIZE, MAX_LINKS, canonical_cid, compute_cid, parse_cid
+from fedledger.exceptions import InvalidCIDError, StoreError
+
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kubo_cids.tsv"
+
+
+def fixture_content(size: int) -> bytes:
+    """Byte i of the fixture file of ``size`` bytes is (i*7 + 3) % 251 (period 251, so tile one period)."""
+    period = ((np.arange(251, dtype=np.int64) * 7 + 3) % 251).astype(np.uint8)
+    return np.resize(period, size).tobytes()
+
+
+def fixture_rows() -> list[Any]:
+    """One pytest param per row of kubo_cids.tsv, or a single skipped param when the fixture is absent."""
+    if not FIXTURE.exists():
+        return [
+            pytest.param(0, "", marks=pytest.mark.skip(reason=f"known-answer fixture {FIXTURE} is absent"))
+        ]
+    rows: list[Any] = []
+    for line in FIXTURE.read_text().splitlines():
+        if line and line[0].isdigit():
+            size, cidv1, _cidv0 = line.split("\t")
+            rows.append(pytest.param(int(size), cidv1, id=f"{size}B"))
+    return rows
+
+
+@pytest.mark.parametrize(("size", "expected"), fixture_rows())
+def test_matches_kubo_for_every_fixture_row(size: int, expected: str) -> None:
+    # Prepare
+    data = fixture_content(size)
+    # Execute
+    began = time.perf_counter()
+    cid = compute_cid(data)
+    elapsed = time.perf_counter() - began
+    # Assert
+    assert cid == expected
+    assert elapsed < 5.0, f"compute_cid took {elapsed:.2f} s for {size} bytes"
+
+
+def test_fixture_covers_both_dag_boundaries() -> None:
+    if not FIXTURE.exists():
+        pytest.skip(f"known-answer fixture {FIXTURE} is absent")
+    sizes = {int(line.split("\t")[0]) for line in FIXTURE.read_text().splitlines() if line[:1].isdigit()}
+    assert {CHUNK_SIZE, CHUNK_SIZE + 1, MAX_LINKS * CHUNK_SIZE, MAX_LINKS * CHUNK_SIZE + 1} <= sizes
+
+
+@given(st.binary(max_size=4096))
+def test_small_content_is_one_raw_block(data: bytes) -> None:
+    # Prepare: the CID built independently through multiformats' own hashing
+    expected = CID("base32", 1, "raw", multihash.digest(data, "sha2-256"))
+    # Execute / Assert
+    assert compute_cid(data) == str(expected)
+
+
+def test_large_content_is_a_dag_pb_root() -> None:
+    cid = parse_cid(compute_cid(b"\x00" * (CHUNK_SIZE + 1)))
+    assert cid.codec.name == "dag-pb"
+    assert cid.hashfun.name == "sha2-256"
+
+
+def test_one_flipped_byte_changes_the_cid() -> None:
+    data = bytearray(fixture_content(3 * CHUNK_SIZE))
+    before = compute_cid(bytes(data))
+    data[2 * CHUNK_SIZE + 17] ^= 1
+    assert compute_cid(bytes(data)) != before
+
+
+def test_base58_and_base32_spellings_are_the_same_cid() -> None:
+    # js-ipfs answers ``add`` with base58btc CIDv1s such as this one for the empty file
+    assert canonical_cid("zb2rhmy65F3REf8SZp7De11gxtECBGgUKaLdiDj7MCGCHxbDW") == compute_cid(b"")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "non-empty"),
+        ("garbage", "multibase"),
+        ("bafkreiaij7wqrolyv5gx2glkordkq22yacpgg23bdwyweenwlknk37zj", "digest"),
+    ],
+)
+def test_parse_cid_rejects_garbage_and_says_why(text: str, says: str) -> None:
+    with pytest.raises(InvalidCIDError, match=says) as info:
+        parse_cid(text)
+    assert isinstance(info.value, StoreError) and isinstance(info.value, ValueError)
+
+
+def test_canonical_cid_refuses_cids_it_cannot_verify() -> None:
+    cidv0 = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+    sha512 = CID("base32", 1, "raw", multihash.wrap(hashlib.sha512(b"x").digest(), "sha2-512"))
+    for text in (cidv0, str(sha512)):
+        with pytest.raises(InvalidCIDError, match="cannot verify"):
+            canonical_cid(text)
