@@ -19,7 +19,8 @@ interface IFederatedRounds {
     error FederatedRoundsNotParticipant(uint256 taskId, address account);
     /// @notice The account is already on the task's allowlist.
     error FederatedRoundsAlreadyParticipant(uint256 taskId, address account);
-    /// @notice Task parameters are unusable (zero address, zero quorum, zero duration, empty CID or digest).
+    /// @notice A parameter is unusable (zero address, zero quorum, zero or over-long duration, empty CID or
+    ///         strategy, zero digest, zero sample count); `name` is the parameter's name.
     error FederatedRoundsInvalidParameter(string name);
     /// @notice A round is already open; it must finalize or fail first.
     error FederatedRoundsRoundAlreadyOpen(uint256 taskId, uint64 round);
@@ -37,8 +38,14 @@ interface IFederatedRounds {
     error FederatedRoundsQuorumNotMet(uint256 taskId, uint64 round, uint32 count, uint32 quorum);
     /// @notice The aggregator claims to include more updates than were submitted.
     error FederatedRoundsTooManyIncluded(uint256 taskId, uint64 round, uint32 numIncluded, uint32 submitted);
-    /// @notice The round reached quorum, so it cannot be closed as failed: the aggregator must finalize it.
+    /// @notice The round reached quorum, so only its aggregator may close it as failed (it must finalize it, or
+    ///         fail it when too few updates are valid).
     error FederatedRoundsQuorumReached(uint256 taskId, uint64 round, uint32 submitted, uint32 quorum);
+    /// @notice The inclusion bitmap does not name exactly `numIncluded` of the round's submissions (its population
+    ///         count differs from numIncluded, or a bit points past the last submission).
+    error FederatedRoundsBadInclusion(uint256 taskId, uint64 round, bytes32 includedRoot);
+    /// @notice The task is full: the inclusion bitmap has room for `maxParticipants` submissions per round.
+    error FederatedRoundsTooManyParticipants(uint256 taskId, uint32 maxParticipants);
 
     // ------------------------------------------------------------------ events
 
@@ -70,7 +77,9 @@ interface IFederatedRounds {
         uint64 numSamples
     );
     /// @notice The aggregator committed the round's global model and which updates it used.
-    /// @dev `includedRoot` is the Merkle root over the included updates (see fedledger/merkle.py).
+    /// @dev `includedRoot` is a 256-bit bitmap over the round's submissions in chain order: bit i set means the i-th
+    ///      UpdateSubmitted of the round is in the global model (see fedledger/inclusion.py). The contract checks
+    ///      that exactly `numIncluded` bits are set and none points past the last submission.
     event RoundFinalized(
         uint256 indexed taskId,
         uint64 indexed round,
@@ -124,7 +133,7 @@ interface IFederatedRounds {
         string calldata strategy
     ) external returns (uint256 taskId);
 
-    /// @notice Add `account` to the allowlist (owner only).
+    /// @notice Add `account` to the allowlist (owner only; at most 256 participants, the bitmap's width).
     function addParticipant(uint256 taskId, address account) external;
 
     /// @notice Remove `account` from the allowlist (owner only).
@@ -147,7 +156,7 @@ interface IFederatedRounds {
         uint32 numIncluded
     ) external;
 
-    /// @notice Close round `round` as failed once its deadline passed below quorum (anyone); the next round opens
-    ///         on the same base model.
+    /// @notice Close round `round` as failed once its deadline passed: anyone when it is below quorum, the aggregator
+    ///         also when fewer than quorum of the submitted updates are valid. The next round opens on the same base.
     function closeFailedRound(uint256 taskId, uint64 round) external;
 }

@@ -18,10 +18,17 @@ from eth_account import Account
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
+try:  # the embedded chain raises its own revert type instead of web3's
+    from eth_tester.exceptions import TransactionFailed
+except ImportError:  # pragma: no cover - eth-tester is installed with web3[tester]
+    TransactionFailed = ContractLogicError  # type: ignore[assignment,misc]
+
+REVERTS = (ContractCustomError, ContractLogicError, TransactionFailed)
+
 from fedledger import records as rec
 from fedledger.compile import load_artifact
 from fedledger.exceptions import ChainError, ChainUnavailableError
-from fedledger.revert import RevertDecoder
+from fedledger.revert import RevertDecoder, revert_data
 
 EMBEDDED = "embedded"
 T = TypeVar("T")
@@ -227,8 +234,8 @@ class Ledger:
     def _call(self, thunk: Callable[[], T]) -> T:
         try:
             return thunk()
-        except ContractCustomError as exc:
-            raise self._revert.decode(exc.data if isinstance(exc.data, str) else None, "view call") from None
+        except REVERTS as exc:
+            raise self._revert.decode(revert_data(exc), f"view call: {exc}") from None
         except (requests.RequestException, OSError) as exc:
             raise ChainUnavailableError(f"the Ethereum node stopped answering: {exc}") from None
 
@@ -246,10 +253,8 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
             signed = Account.sign_transaction(tx, signer.private_key)
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
-    except ContractCustomError as exc:
-        raise decoder.decode(exc.data if isinstance(exc.data, str) else None, name) from None
-    except ContractLogicError as exc:
-        raise ChainError(f"{name} reverted: {exc}") from None
+    except REVERTS as exc:
+        raise decoder.decode(revert_data(exc), f"{name}: {exc}") from None
     except TimeExhausted:
         raise ChainError(f"{name}: no receipt after {timeout:.0f} s; is the chain mining?") from None
     except (requests.RequestException, OSError) as exc:
