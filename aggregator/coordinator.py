@@ -109,7 +109,7 @@ def derive_global(
     except ValueError:
         if accepted:
             raise
-        return Derivation(b"", [], excluded)
+        return Derivation(b"", [], sorted(excluded, key=lambda e: e.index))
     return Derivation(codec.encode(result), sorted(accepted), sorted(excluded, key=lambda e: e.index))
 
 
@@ -162,9 +162,14 @@ class Coordinator:
             task.strategy, base, list(enumerate(submitted)), lambda u: self._load(u, base), self.on_progress
         )
         if len(derived.accepted) < task.quorum:
+            if self.ledger.next_block_time() >= task.deadline:
+                self.on_progress(f"only {len(derived.accepted)} valid updates: closing the round as failed")
+                tx = self.ledger.close_failed_round(self.signer, task.task_id, task.round)
+                return RoundOutcome(task.task_id, task.round, [], derived.excluded, tx=tx, failed=True)
             raise RoundNotReadyError(
                 f"round {task.round} of task {task.task_id}: only {len(derived.accepted)} valid updates, quorum "
                 f"is {task.quorum}; excluded: " + "; ".join(f"{e.participant}: {e.reason}" for e in derived.excluded)
+                + f". The round is closed as failed at its deadline ({task.deadline})"
             )
         digest = codec.model_digest(derived.data)
         cid = self.store.put(derived.data)

@@ -1,0 +1,5 @@
+"""`python -m fedledger` runs the CLI (the tests use it to run commands as separate processes)."""
+
+from fedledger.cli import app
+
+app(prog_name="fedledger")

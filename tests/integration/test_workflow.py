@@ -1,0 +1,134 @@
+"""The multi-process workflow users run, against a real Hardhat node and a real js-ipfs daemon.
+
+Every `fedledger` call here is its own process (participants and the aggregator live on different machines in real
+life); the only thing they share is what `fedledger devnet up` wrote, or the flags an auditor passes.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from devnet_fixtures import FEDLEDGER, ROOT, Devnet, devnet  # noqa: F401  (fixture)
+
+from fedledger.ipfs_daemon import IpfsDaemon
+from fedledger.ledger import Ledger, connect
+
+pytestmark = pytest.mark.integration
+DATASET = ("--dataset", "digits")  # the bikes model works the same; digits keeps CI fast
+
+
+def create_task(net: Devnet, participants: str, quorum: int, duration: int = 600) -> str:
+    created = net.cli_json("task", "create", "--participants", participants, "--quorum", str(quorum),
+                           "--round-duration", str(duration), *DATASET)
+    return str(created["task_id"])
+
+
+def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[str, object]]:
+    """Start one `node train` process per account at once, like separate machines would."""
+    procs = [
+        subprocess.Popen([*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--json"],
+                         cwd=ROOT, env=net.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for a in accounts
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+def ledger_of(net: Devnet) -> Ledger:
+    return Ledger(connect(net.state["rpc_url"]), net.state["contract_address"])
+
+
+def test_three_participants_two_rounds_then_audit_from_a_fresh_shell(devnet: Devnet, tmp_path: Path) -> None:
+    # Prepare
+    task = create_task(devnet, "1,2,3", quorum=2)
+    committed = []
+    # Execute: two rounds, three participant processes each, then the aggregator process
+    for round_ in (1, 2):
+        submissions = train_in_parallel(devnet, task, [1, 2, 3])
+        assert {s["round"] for s in submissions} == {round_}
+        outcome = devnet.cli_json("aggregate", "--task", task)
+        assert outcome["round"] == round_ and len(outcome["included"]) == 3
+        committed.append(outcome["global_digest"])
+    # An auditor with no state file, only the three endpoints
+    verified = devnet.cli_json(
+        "audit", "verify", "--task", task, "--rpc-url", devnet.state["rpc_url"],
+        "--contract", devnet.state["contract_address"], "--ipfs-api", devnet.state["ipfs_api"],
+        FEDLEDGER_STATE=str(tmp_path / "absent.json"),
+    )
+    history = devnet.cli_json("audit", "history", "--task", task, FEDLEDGER_STATE=str(tmp_path / "absent.json"),
+                              FEDLEDGER_RPC_URL=devnet.state["rpc_url"],
+                              FEDLEDGER_CONTRACT=devnet.state["contract_address"])
+    # Assert
+    assert verified["ok"] is True and verified["verified_rounds"] == 2
+    rounds = history["tasks"][0]["rounds"]
+    assert [r["global_digest"] for r in rounds if r["status"] == "finalized"] == committed
+    assert [len(r["submissions"]) for r in rounds[:2]] == [3, 3]
+
+
+def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(devnet: Devnet) -> None:
+    # Prepare: an aggregator following the task before anyone submitted
+    task = create_task(devnet, "1,2", quorum=2)
+    watcher = subprocess.Popen([*FEDLEDGER, "aggregate", "--task", task, "--watch", "--interval", "0.5"],
+                               cwd=ROOT, env=devnet.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    train_in_parallel(devnet, task, [1])
+    # Execute: kill it mid-round, finish the round, restart it
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait(timeout=30)
+    train_in_parallel(devnet, task, [2])
+    restarted = devnet.cli_json("aggregate", "--task", task, "--watch", "--max-rounds", "1")
+    again = devnet.cli("aggregate", "--task", task, check=False)
+    # Assert
+    assert [r["round"] for r in restarted["rounds"]] == [1]
+    assert again.returncode == 1 and "round 2" in again.stderr and "still running" in again.stderr
+    ledger = ledger_of(devnet)
+    assert len(ledger.rounds_finalized(int(task), 1)) == 1
+    assert ledger.get_task(int(task)).round == 2
+
+
+def test_participant_after_the_deadline_is_refused_and_round_closes_with_quorum(devnet: Devnet) -> None:
+    # Prepare
+    task = create_task(devnet, "1,2,3", quorum=2, duration=60)
+    train_in_parallel(devnet, task, [1, 2])
+    # Execute: the chain's clock passes the deadline, then the third participant shows up
+    devnet.rpc("evm_increaseTime", 120)
+    devnet.rpc("evm_mine")
+    late = devnet.cli("node", "train", "--task", task, "--account", "3", *DATASET, check=False)
+    outcome = devnet.cli_json("aggregate", "--task", task)
+    # Assert
+    assert late.returncode == 1 and "deadline" in late.stderr
+    assert outcome["round"] == 1 and len(outcome["included"]) == 2
+    assert ledger_of(devnet).updates_submitted(int(task), 1)[-1].participant != ledger_of(devnet).w3.eth.accounts[3]
+
+
+def test_ipfs_daemon_down_gives_a_clear_error_and_loses_nothing(devnet: Devnet) -> None:
+    # Prepare
+    task = create_task(devnet, "1,2", quorum=1)
+    ipfs_pid = devnet.state["pids"]["ipfs"]
+    daemon = IpfsDaemon(devnet.state_file.parent / "ipfs", int(devnet.state["ipfs_api"].rsplit(":", 1)[1]))
+    daemon.stop(ipfs_pid)
+    # Execute
+    started = time.monotonic()
+    failed = devnet.cli("node", "train", "--task", task, "--account", "1", *DATASET, check=False)
+    elapsed = time.monotonic() - started
+    submissions_while_down = ledger_of(devnet).get_task(int(task)).submissions
+    pid = daemon.start(devnet.state_file.parent / "ipfs-restart.log")
+    daemon.wait_ready(timeout=60)
+    state = json.loads(devnet.state_file.read_text())
+    state["pids"]["ipfs"] = pid  # so that `devnet down` stops the restarted daemon
+    devnet.state_file.write_text(json.dumps(state))
+    retried = devnet.cli_json("node", "train", "--task", task, "--account", "1", *DATASET)
+    # Assert
+    assert failed.returncode == 1 and "not answering" in failed.stderr, failed.stderr
+    assert elapsed < 60
+    assert submissions_while_down == 0
+    assert retried["round"] == 1
+    assert devnet.cli_json("audit", "verify", "--task", task)["ok"] is True
