@@ -45,6 +45,8 @@ def model_digest(data: bytes) -> bytes:
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name or not name.isascii():
         raise CodecError(f"tensor name {name!r} must be a non-empty ASCII string")
+    if name == "__metadata__":
+        raise CodecError("'__metadata__' is reserved by safetensors and cannot name a tensor")
     return name
 
 

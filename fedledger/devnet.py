@@ -103,7 +103,7 @@ def status(state_file: Path) -> dict[str, Any]:
     if chain_id is not None:
         w3 = connect(state["rpc_url"])
         contract_ok = bool(w3.eth.get_code(state["contract_address"]))
-    report = {
+    report: dict[str, Any] = {
         "state_file": str(state_file),
         "hardhat": {"pid": pids.get("hardhat"), "alive": hh.is_alive(pids.get("hardhat", 0)),
                     "rpc_url": state["rpc_url"], "chain_id": chain_id},

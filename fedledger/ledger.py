@@ -15,14 +15,11 @@ from typing import Any, TypeVar
 
 import requests
 from eth_account import Account
+from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
-try:  # the embedded chain raises its own revert type instead of web3's
-    from eth_tester.exceptions import TransactionFailed
-except ImportError:  # pragma: no cover - eth-tester is installed with web3[tester]
-    TransactionFailed = ContractLogicError  # type: ignore[assignment,misc]
-
+# The embedded chain (eth-tester) raises its own revert type instead of web3's.
 REVERTS = (ContractCustomError, ContractLogicError, TransactionFailed)
 
 from fedledger import records as rec
@@ -52,7 +49,7 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
         return Web3(EthereumTesterProvider())
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # one round trip: fail now, with a clear message, if nobody answers
     except (requests.RequestException, OSError) as exc:
         raise ChainUnavailableError(
             f"no Ethereum JSON-RPC node answers at {rpc_url} ({type(exc).__name__}). "
@@ -248,7 +245,7 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
             tx_hash = fn.transact({"from": signer.address})
         else:
             tx = fn.build_transaction(
-                {"from": signer.address, "nonce": w3.eth.get_transaction_count(signer.address, "pending")}
+                {"from": signer.address, "nonce": w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address), "pending")}
             )
             signed = Account.sign_transaction(tx, signer.private_key)
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from fedledger.exceptions import ContractRevertError
 
@@ -104,7 +105,7 @@ def _as_bytes(data: str | bytes | None) -> bytes | None:
         return None
     if isinstance(data, bytes):
         return data
-    text = data[2:] if data.startswith("0x") else data
+    text = data.removeprefix("0x")
     try:
         return bytes.fromhex(text)
     except ValueError:
@@ -113,8 +114,6 @@ def _as_bytes(data: str | bytes | None) -> bytes | None:
 
 def _readable(value: object) -> object:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        from eth_utils import to_checksum_address
-
         return to_checksum_address(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()

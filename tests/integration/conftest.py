@@ -6,9 +6,11 @@ services can be added beside it without touching it.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
+from devnet_fixtures import Devnet, start_devnet
 
 from fedledger.ipfs_daemon import IpfsDaemon, find_free_port, project_root  # IPFS section
 
@@ -33,4 +35,16 @@ def ipfs_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         daemon.stop(pid)
 
 
-# ==== (next section: Ethereum devnet fixtures) ==================================================================
+# ==== The whole devnet: `fedledger devnet up` (Hardhat node + js-ipfs + deployed contract) ======================
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """A devnet per test module, started and stopped through the CLI exactly as users do."""
+    tmp = tmp_path_factory.mktemp("devnet")
+    net = start_devnet(tmp)
+    try:
+        yield net
+    finally:
+        net.cli("devnet", "down", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)

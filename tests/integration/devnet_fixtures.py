@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,14 +68,3 @@ def start_devnet(tmp: Path) -> Devnet:
                       timeout=180)
     devnet.state = json.loads(done.stdout)
     return devnet
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    tmp = tmp_path_factory.mktemp("devnet")
-    net = start_devnet(tmp)
-    try:
-        yield net
-    finally:
-        net.cli("devnet", "down", check=False)
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from devnet_fixtures import FEDLEDGER, ROOT, Devnet, devnet  # noqa: F401  (fixture)
+from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 
 from fedledger.ipfs_daemon import IpfsDaemon
 from fedledger.ledger import Ledger, connect
