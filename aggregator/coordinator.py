@@ -168,15 +168,21 @@ class Coordinator:
                 return RoundOutcome(task.task_id, task.round, [], derived.excluded, tx=tx, failed=True)
             raise RoundNotReadyError(
                 f"round {task.round} of task {task.task_id}: only {len(derived.accepted)} valid updates, quorum "
-                f"is {task.quorum}; excluded: " + "; ".join(f"{e.participant}: {e.reason}" for e in derived.excluded)
+                f"is {task.quorum}; excluded: "
+                + "; ".join(f"{e.participant}: {e.reason}" for e in derived.excluded)
                 + f". The round is closed as failed at its deadline ({task.deadline})"
             )
         digest = codec.model_digest(derived.data)
         cid = self.store.put(derived.data)
         self.on_progress(f"committing global model {codec.digest_hex(digest)[:18]}…")
         tx = self.ledger.finalize_round(
-            self.signer, task.task_id, task.round, global_digest=digest, global_cid=cid,
-            included_root=encode_included(derived.accepted), num_included=len(derived.accepted),
+            self.signer,
+            task.task_id,
+            task.round,
+            global_digest=digest,
+            global_cid=cid,
+            included_root=encode_included(derived.accepted),
+            num_included=len(derived.accepted),
         )
         included = [submitted[i] for i in derived.accepted]
         return RoundOutcome(task.task_id, task.round, included, derived.excluded, digest, cid, tx)
@@ -186,7 +192,10 @@ class Coordinator:
 
 
 def make_rederiver(
-    store: ContentStore, *, max_update_bytes: int = DEFAULT_MAX_UPDATE_BYTES, fetch_timeout: float | None = 30.0
+    store: ContentStore,
+    *,
+    max_update_bytes: int = DEFAULT_MAX_UPDATE_BYTES,
+    fetch_timeout: float | None = 30.0,
 ) -> Callable[[str, codec.Tensors, Sequence[tuple[int, UpdateSubmitted]]], bytes]:
     """Return the function the auditor uses to recompute a global model from exactly the included updates.
 
@@ -200,8 +209,9 @@ def make_rederiver(
         )
         if derived.excluded:
             first = derived.excluded[0]
-            raise ValidationError(first.reason, f"included update #{first.index} from {first.participant}: "
-                                  f"{first.detail}")
+            raise ValidationError(
+                first.reason, f"included update #{first.index} from {first.participant}: {first.detail}"
+            )
         return derived.data
 
     return rederive

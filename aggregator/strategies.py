@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedledger.codec import Tensors
+from fedledger.exceptions import ConfigurationError
 
 F64 = npt.NDArray[np.float64]
 Update = tuple[Tensors, int]
@@ -138,7 +139,7 @@ class FedSGD:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"FedSGD learning rate must be finite and positive, got {self.lr!r}")
+            raise ConfigurationError(f"FedSGD learning rate must be finite and positive, got {self.lr!r}")
 
     @property
     def spec(self) -> str:
@@ -176,4 +177,4 @@ def strategy_from_spec(spec: str) -> Strategy:
                 return FedSGD(lr=float(value))
             except ValueError:
                 pass
-    raise ValueError(f"unknown aggregation strategy {spec!r}; valid: {', '.join(VALID_SPECS)}")
+    raise ConfigurationError(f"unknown aggregation strategy {spec!r}; valid: {', '.join(VALID_SPECS)}")

@@ -13,7 +13,11 @@ from fedledger.codec import digest_hex
 from fedledger.exceptions import ContractRevertError
 
 # Reverts that mean "someone else moved first or the clock is not there yet": --watch waits and re-reads the chain.
-_TRANSIENT_REVERTS = {"FederatedRoundsRoundStillRunning", "FederatedRoundsWrongRound", "FederatedRoundsNoOpenRound"}
+_TRANSIENT_REVERTS = {
+    "FederatedRoundsRoundStillRunning",
+    "FederatedRoundsWrongRound",
+    "FederatedRoundsNoOpenRound",
+}
 
 
 def _transient(exc: Exception) -> bool:
@@ -22,7 +26,9 @@ def _transient(exc: Exception) -> bool:
 
 def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
     return {
-        "task_id": outcome.task_id, "round": outcome.round, "failed": outcome.failed,
+        "task_id": outcome.task_id,
+        "round": outcome.round,
+        "failed": outcome.failed,
         "included": [u.participant for u in outcome.included],
         "excluded": [asdict(e) for e in outcome.excluded],
         "global_digest": digest_hex(outcome.global_digest) if outcome.global_digest else None,
@@ -34,16 +40,19 @@ def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
 
 def _say(outcome: RoundOutcome) -> None:
     if outcome.failed:
-        output.out.print(f"round {outcome.round} of task {outcome.task_id} closed as FAILED (below quorum)")
+        output.say(f"round {outcome.round} of task {outcome.task_id} closed as FAILED (below quorum)")
         return
-    output.out.print(f"round {outcome.round} of task {outcome.task_id} finalized: {len(outcome.included)} updates, "
-                     f"global {digest_hex(outcome.global_digest)} at {outcome.global_cid}")
+    output.say(
+        f"round {outcome.round} of task {outcome.task_id} finalized: {len(outcome.included)} updates, "
+        f"global {digest_hex(outcome.global_digest)} at {outcome.global_cid}"
+    )
     for e in outcome.excluded:
-        output.out.print(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
+        output.say(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
 
 
-def aggregate(ctx: Context, task: int, watch: bool, interval: float, max_rounds: int | None,
-              as_json: bool) -> None:
+def aggregate(
+    ctx: Context, task: int, watch: bool, interval: float, max_rounds: int | None, as_json: bool
+) -> None:
     closed: list[dict[str, Any]] = []
     with output.progress(not as_json) as show:
         coordinator = Coordinator(ctx.ledger, ctx.store, ctx.signer, on_progress=show)

@@ -108,7 +108,9 @@ def verify_task(
     for record in history.rounds:
         if record.finalized is None:
             status: Verdict = "FAILED" if record.failed else "OPEN"
-            verdict = RoundVerdict(task.task_id, record.round, status, f"round {record.status}; nothing to verify")
+            verdict = RoundVerdict(
+                task.task_id, record.round, status, f"round {record.status}; nothing to verify"
+            )
         else:
             verdict = _verify_round(task, record, model_digest, model_cid, store, rederive, fetch_timeout)
             model_digest, model_cid = record.finalized.global_digest, record.finalized.global_cid
@@ -138,7 +140,9 @@ def _verify_round(
         return mismatch("round opened on a base model other than the previous global model")
     included = record.included
     if len(included) != final.num_included or any(i >= len(record.submissions) for i in included):
-        return mismatch(f"inclusion bitmap names {included}, but {len(record.submissions)} updates were submitted")
+        return mismatch(
+            f"inclusion bitmap names {included}, but {len(record.submissions)} updates were submitted"
+        )
     try:
         base = fetch_model(store, base_cid, base_digest, fetch_timeout)
     except (StoreError, CodecError) as exc:
@@ -155,5 +159,10 @@ def _verify_round(
         fetch_model(store, final.global_cid, final.global_digest, fetch_timeout)
     except (StoreError, CodecError) as exc:
         return mismatch(f"global model content {final.global_cid} does not match the committed digest: {exc}")
-    return RoundVerdict(task.task_id, record.round, "OK",
-                        f"re-derived from {len(included)} of {len(record.submissions)} updates", committed)
+    return RoundVerdict(
+        task.task_id,
+        record.round,
+        "OK",
+        f"re-derived from {len(included)} of {len(record.submissions)} updates",
+        committed,
+    )

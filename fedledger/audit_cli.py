@@ -21,22 +21,41 @@ def history_json(history: TaskHistory) -> dict[str, Any]:
     """A task's history as plain JSON (digests as 0x hex)."""
     created = history.created
     return {
-        "task_id": created.task_id, "owner": created.owner, "aggregator": created.aggregator,
-        "initial_digest": digest_hex(created.initial_digest), "initial_cid": created.initial_cid,
-        "quorum": created.quorum, "round_duration": created.round_duration, "strategy": created.strategy,
-        "participants": [{"participant": p.participant, "added": p.added, "block": p.at.block_number}
-                         for p in history.participants],
-        "rounds": [{
-            "round": r.round, "status": r.status,
-            "deadline": r.opened.deadline if r.opened else None,
-            "base_digest": digest_hex(r.opened.base_digest) if r.opened else None,
-            "submissions": [{"index": i, "participant": u.participant, "digest": u.digest_hex, "cid": u.cid,
-                             "num_samples": u.num_samples, "block": u.at.block_number}
-                            for i, u in enumerate(r.submissions)],
-            "included": r.included,
-            "global_digest": digest_hex(r.finalized.global_digest) if r.finalized else None,
-            "global_cid": r.finalized.global_cid if r.finalized else None,
-        } for r in history.rounds],
+        "task_id": created.task_id,
+        "owner": created.owner,
+        "aggregator": created.aggregator,
+        "initial_digest": digest_hex(created.initial_digest),
+        "initial_cid": created.initial_cid,
+        "quorum": created.quorum,
+        "round_duration": created.round_duration,
+        "strategy": created.strategy,
+        "participants": [
+            {"participant": p.participant, "added": p.added, "block": p.at.block_number}
+            for p in history.participants
+        ],
+        "rounds": [
+            {
+                "round": r.round,
+                "status": r.status,
+                "deadline": r.opened.deadline if r.opened else None,
+                "base_digest": digest_hex(r.opened.base_digest) if r.opened else None,
+                "submissions": [
+                    {
+                        "index": i,
+                        "participant": u.participant,
+                        "digest": u.digest_hex,
+                        "cid": u.cid,
+                        "num_samples": u.num_samples,
+                        "block": u.at.block_number,
+                    }
+                    for i, u in enumerate(r.submissions)
+                ],
+                "included": r.included,
+                "global_digest": digest_hex(r.finalized.global_digest) if r.finalized else None,
+                "global_cid": r.finalized.global_cid if r.finalized else None,
+            }
+            for r in history.rounds
+        ],
     }
 
 
@@ -50,9 +69,17 @@ def history(ctx: Context, task: int | None, as_json: bool) -> None:
         output.table(
             f"task {data['task_id']} ({data['strategy']}, quorum {data['quorum']}), owner {data['owner']}",
             ["round", "status", "submitted", "included", "global digest", "global CID"],
-            [[r["round"], r["status"], len(r["submissions"]), len(r["included"]),
-              output.short(r["global_digest"] or "-", 18), output.short(r["global_cid"] or "-", 20)]
-             for r in data["rounds"]],
+            [
+                [
+                    r["round"],
+                    r["status"],
+                    len(r["submissions"]),
+                    len(r["included"]),
+                    output.short(r["global_digest"] or "-", 18),
+                    output.short(r["global_cid"] or "-", 20),
+                ]
+                for r in data["rounds"]
+            ],
         )
 
 
@@ -62,18 +89,32 @@ def verify(ctx: Context, task: int | None, as_json: bool) -> None:
     all_verdicts = []
     with output.progress(not as_json) as show:
         for h in _histories(ctx, task):
-            verdicts = verify_task(h, ctx.store, rederive,
-                                   on_round=lambda v: show(f"task {v.task_id} round {v.round}: {v.verdict}"))
+            verdicts = verify_task(
+                h,
+                ctx.store,
+                rederive,
+                on_round=lambda v: show(f"task {v.task_id} round {v.round}: {v.verdict}"),
+            )
             all_verdicts.extend(verdicts)
             results.append({"task_id": h.created.task_id, **audit_summary(verdicts)})
     summary = audit_summary(all_verdicts)
     if as_json:
-        output.emit_json({"ok": summary["ok"], "verified_rounds": summary["verified_rounds"], "tasks": results})
+        output.emit_json(
+            {"ok": summary["ok"], "verified_rounds": summary["verified_rounds"], "tasks": results}
+        )
     else:
-        output.table("audit verify", ["task", "round", "verdict", "global digest", "reason"],
-                     [[v.task_id, v.round, v.verdict, output.short(v.global_digest or "-", 18), v.reason]
-                      for v in all_verdicts])
-        output.out.print("[green]all finalized rounds verified[/green]" if summary["ok"]
-                         else "[red]some rounds do not verify[/red]")
+        output.table(
+            "audit verify",
+            ["task", "round", "verdict", "global digest", "reason"],
+            [
+                [v.task_id, v.round, v.verdict, output.short(v.global_digest or "-", 18), v.reason]
+                for v in all_verdicts
+            ],
+        )
+        output.out.print(
+            "[green]all finalized rounds verified[/green]"
+            if summary["ok"]
+            else "[red]some rounds do not verify[/red]"
+        )
     if not summary["ok"]:
         raise SystemExit(1)

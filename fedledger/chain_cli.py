@@ -18,10 +18,13 @@ def deploy(rpc_url: str | None, account: int | None, key_file: Path | None, as_j
     w3 = connect(endpoints.rpc_url)
     ledger, tx = Ledger.deploy(w3, resolve_signer(w3, account, key_file))
     if as_json:
-        output.emit_json({"contract_address": ledger.address, "deploy_block": tx.block_number, "gas": tx.gas_used})
+        output.emit_json(
+            {"contract_address": ledger.address, "deploy_block": tx.block_number, "gas": tx.gas_used}
+        )
     else:
-        output.out.print(f"deployed the round contract at {ledger.address} (block {tx.block_number}, "
-                         f"{tx.gas_used} gas)")
+        output.say(
+            f"deployed the round contract at {ledger.address} (block {tx.block_number}, {tx.gas_used} gas)"
+        )
 
 
 def _initial_model_bytes(dataset: str, model_file: Path | None, seed: int) -> bytes:
@@ -35,9 +38,19 @@ def _initial_model_bytes(dataset: str, model_file: Path | None, seed: int) -> by
     return codec.encode(initial_model(load_dataset(dataset, seed=seed), seed=seed))  # type: ignore[arg-type]
 
 
-def task_create(ctx: Context, participants: str, aggregator: str, quorum: int, round_duration: int,
-                strategy: str, dataset: str, model_file: Path | None, seed: int, open_round: bool,
-                as_json: bool) -> None:
+def task_create(
+    ctx: Context,
+    participants: str,
+    aggregator: str,
+    quorum: int,
+    round_duration: int,
+    strategy: str,
+    dataset: str,
+    model_file: Path | None,
+    seed: int,
+    open_round: bool,
+    as_json: bool,
+) -> None:
     spec = strategy_from_spec(strategy).spec
     members = [resolve_address(ctx.w3, p.strip()) for p in participants.split(",") if p.strip()]
     if quorum > max(len(members), 1):
@@ -45,29 +58,45 @@ def task_create(ctx: Context, participants: str, aggregator: str, quorum: int, r
     data = _initial_model_bytes(dataset, model_file, seed)
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
-        ctx.signer, aggregator=resolve_address(ctx.w3, aggregator), initial_digest=codec.model_digest(data),
-        initial_cid=cid, quorum=quorum, round_duration=round_duration, strategy=spec,
+        ctx.signer,
+        aggregator=resolve_address(ctx.w3, aggregator),
+        initial_digest=codec.model_digest(data),
+        initial_cid=cid,
+        quorum=quorum,
+        round_duration=round_duration,
+        strategy=spec,
     )
     for member in members:
         ctx.ledger.add_participant(ctx.signer, task_id, member)
     if open_round:
         ctx.ledger.open_round(ctx.signer, task_id)
     if as_json:
-        output.emit_json({"task_id": task_id, "initial_cid": cid, "initial_digest": codec.digest_hex(
-            codec.model_digest(data)), "participants": members, "gas": tx.gas_used})
+        output.emit_json(
+            {
+                "task_id": task_id,
+                "initial_cid": cid,
+                "initial_digest": codec.digest_hex(codec.model_digest(data)),
+                "participants": members,
+                "gas": tx.gas_used,
+            }
+        )
     else:
-        output.out.print(f"created task {task_id} ({spec}, quorum {quorum}, {len(members)} participants, "
-                         f"rounds of {round_duration} s); initial model {cid}")
-        output.out.print(str(task_id))
+        output.say(
+            f"created task {task_id} ({spec}, quorum {quorum}, {len(members)} participants, "
+            f"rounds of {round_duration} s); initial model {cid}"
+        )
+        output.say(str(task_id))
 
 
 def task_open(ctx: Context, task: int, as_json: bool) -> None:
     tx = ctx.ledger.open_round(ctx.signer, task)
     state = ctx.ledger.get_task(task)
     if as_json:
-        output.emit_json({"task_id": task, "round": state.round, "deadline": state.deadline, "gas": tx.gas_used})
+        output.emit_json(
+            {"task_id": task, "round": state.round, "deadline": state.deadline, "gas": tx.gas_used}
+        )
     else:
-        output.out.print(f"opened round {state.round} of task {task}; deadline {state.deadline}")
+        output.say(f"opened round {state.round} of task {task}; deadline {state.deadline}")
 
 
 def task_show(ctx: Context, task: int, as_json: bool) -> None:
@@ -87,7 +116,7 @@ def participant_change(ctx: Context, task: int, who: str, add: bool, as_json: bo
     if as_json:
         output.emit_json({"task_id": task, "participant": address, "added": add, "gas": tx.gas_used})
     else:
-        output.out.print(f"{'added' if add else 'removed'} {address} {'to' if add else 'from'} task {task}")
+        output.say(f"{'added' if add else 'removed'} {address} {'to' if add else 'from'} task {task}")
 
 
 def current_participants(ctx: Context, task: int) -> list[str]:
@@ -106,5 +135,8 @@ def participant_list(ctx: Context, task: int, as_json: bool) -> None:
     if as_json:
         output.emit_json({"task_id": task, "participants": members})
     else:
-        output.table(f"task {task}: {len(members)} participants", ["#", "address"],
-                     [[i, m] for i, m in enumerate(members)])
+        output.table(
+            f"task {task}: {len(members)} participants",
+            ["#", "address"],
+            [[i, m] for i, m in enumerate(members)],
+        )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from web3 import Web3
 
 from fedledger import output
@@ -17,13 +18,21 @@ from fedledger.ledger import Ledger, Signer
 from fedledger.settings import Endpoints, open_content_store, open_ledger, resolve_endpoints, resolve_signer
 from fedledger.store import ContentStore
 
-RpcOpt = Annotated[str | None, typer.Option(help="Ethereum JSON-RPC URL [env FEDLEDGER_RPC_URL; devnet state].")]
+RpcOpt = Annotated[
+    str | None, typer.Option(help="Ethereum JSON-RPC URL [env FEDLEDGER_RPC_URL; devnet state].")
+]
 ContractOpt = Annotated[str | None, typer.Option(help="Round contract address [env FEDLEDGER_CONTRACT].")]
-IpfsOpt = Annotated[str | None, typer.Option(
-    help="IPFS RPC API: multiaddr or http URL, or local:DIR [env FEDLEDGER_IPFS_API].")]
-AccountOpt = Annotated[int | None, typer.Option(help="Sign as the node's dev account N (devnets; default 0).")]
-KeyFileOpt = Annotated[Path | None, typer.Option(
-    help="File holding the signer's hex private key (real chains) [env FEDLEDGER_PRIVATE_KEY].")]
+IpfsOpt = Annotated[
+    str | None,
+    typer.Option(help="IPFS RPC API: multiaddr or http URL, or local:DIR [env FEDLEDGER_IPFS_API]."),
+]
+AccountOpt = Annotated[
+    int | None, typer.Option(help="Sign as the node's dev account N (devnets; default 0).")
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="File holding the signer's hex private key (real chains) [env FEDLEDGER_PRIVATE_KEY]."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
 TaskOpt = Annotated[int, typer.Option(help="Task id.")]
 
@@ -62,8 +71,13 @@ class Context:
         return resolve_signer(self.w3, self.account, self.key_file)
 
 
-def context(rpc_url: str | None, contract: str | None, ipfs_api: str | None, account: int | None,
-            key_file: Path | None) -> Context:
+def context(
+    rpc_url: str | None,
+    contract: str | None,
+    ipfs_api: str | None,
+    account: int | None,
+    key_file: Path | None,
+) -> Context:
     return Context(rpc_url, contract, ipfs_api, account, key_file)
 
 
@@ -72,10 +86,10 @@ def run_command(body: Callable[[], None]) -> None:
     try:
         body()
     except ConfigurationError as exc:
-        output.err.print(f"[red]error:[/red] {exc}")
+        output.err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except FedLedgerError as exc:
-        output.err.print(f"[red]error:[/red] {exc}")
+        output.err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         output.err.print("interrupted")

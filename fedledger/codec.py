@@ -75,7 +75,11 @@ def encode(tensors: Mapping[str, npt.ArrayLike]) -> bytes:
         if array.dtype.kind != "f":
             raise CodecError(f"tensor {name!r} has dtype {array.dtype}; models are floating point")
         raw = np.ascontiguousarray(array, dtype=DTYPE).tobytes()
-        header[name] = {"dtype": DTYPE_NAME, "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": DTYPE_NAME,
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         chunks.append(raw)
         offset += len(raw)
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("ascii")
@@ -111,7 +115,9 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensors:
     for name, info in header.items():
         tensors[_check_name(name)] = _read_tensor(name, info, body)
     if encode(tensors) != data:
-        raise CodecError("bytes are a safetensors file but not in canonical form (order, padding or layout differ)")
+        raise CodecError(
+            "bytes are a safetensors file but not in canonical form (order, padding or layout differ)"
+        )
     return tensors
 
 
@@ -127,7 +133,9 @@ def _read_tensor(name: str, info: object, body: memoryview) -> Array:
     start, end = offsets
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if not 0 <= start <= end <= len(body) or end - start != count * DTYPE.itemsize:
-        raise CodecError(f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file")
+        raise CodecError(
+            f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file"
+        )
     return np.frombuffer(body[start:end], dtype=DTYPE).reshape(shape).astype(np.float32, copy=True)
 
 

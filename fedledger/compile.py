@@ -116,7 +116,9 @@ def compile_contracts(contracts_dir: Path | None = None, solc_binary: Path | Non
     solc_binary = solc_binary or find_solc()
     version = solcx.wrapper.get_version_str_from_solc_binary(solc_binary)  # e.g. 0.8.28+commit.7893614a
     if not version.startswith(SOLC_VERSION + "+"):
-        raise ConfigurationError(f"{solc_binary} is solc {version}; the contract is built with {SOLC_VERSION}")
+        raise ConfigurationError(
+            f"{solc_binary} is solc {version}; the contract is built with {SOLC_VERSION}"
+        )
 
     sources = _sources(contracts_dir)
     blobs = {name: path.read_bytes() for name, path in sources.items()}

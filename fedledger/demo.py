@@ -87,9 +87,13 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
     initial = initial_model(split, seed=config.seed)
     initial_bytes = codec.encode(initial)
     task_id, create_tx = ledger.create_task(
-        owner, aggregator=owner.address, initial_digest=codec.model_digest(initial_bytes),
-        initial_cid=store.put(initial_bytes), quorum=max(1, config.participants // 2 + 1),
-        round_duration=3600, strategy=spec,
+        owner,
+        aggregator=owner.address,
+        initial_digest=codec.model_digest(initial_bytes),
+        initial_cid=store.put(initial_bytes),
+        quorum=max(1, config.participants // 2 + 1),
+        round_duration=3600,
+        strategy=spec,
     )
     for signer in participants:
         ledger.add_participant(owner, task_id, signer.address)
@@ -98,7 +102,8 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
     on_progress("training the centralised baseline")
     report = DemoReport(
         config={**asdict(config), "strategy": spec, "store_dir": str(store_dir)},
-        contract=ledger.address, task_id=task_id,
+        contract=ledger.address,
+        task_id=task_id,
         initial_metric=_metric(evaluate(initial, split)),
         baseline=_metric(centralised_baseline(split)),
         gas={"deploy": deploy_tx.gas_used, "create_task": create_tx.gas_used},
@@ -110,22 +115,30 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
         round_started = time.perf_counter()
         submit_gas = []
         for k, signer in enumerate(participants):
-            on_progress(f"round {round_index}/{config.rounds}: participant {k + 1}/{config.participants} trains")
+            on_progress(
+                f"round {round_index}/{config.rounds}: participant {k + 1}/{config.participants} trains"
+            )
             submission = train_and_submit(ledger, store, signer, task_id, split, shards[k], train_config)
             submit_gas.append(submission.tx.gas_used)
         on_progress(f"round {round_index}/{config.rounds}: aggregating")
         outcome = coordinator.close_round(task_id)
         assert outcome.tx is not None
         global_model = codec.decode(store.get(outcome.global_cid))
-        report.rounds.append(RoundReport(
-            round=outcome.round, included=len(outcome.included),
-            excluded=[asdict(e) for e in outcome.excluded],
-            global_digest=codec.digest_hex(outcome.global_digest),
-            metric=_metric(evaluate(global_model, split)),
-            gas={"submit_mean": sum(submit_gas) // len(submit_gas), "submit_max": max(submit_gas),
-                 "finalize": outcome.tx.gas_used},
-            seconds=round(time.perf_counter() - round_started, 3),
-        ))
+        report.rounds.append(
+            RoundReport(
+                round=outcome.round,
+                included=len(outcome.included),
+                excluded=[asdict(e) for e in outcome.excluded],
+                global_digest=codec.digest_hex(outcome.global_digest),
+                metric=_metric(evaluate(global_model, split)),
+                gas={
+                    "submit_mean": sum(submit_gas) // len(submit_gas),
+                    "submit_max": max(submit_gas),
+                    "finalize": outcome.tx.gas_used,
+                },
+                seconds=round(time.perf_counter() - round_started, 3),
+            )
+        )
 
     on_progress("auditing every round from the chain and the store")
     verdicts = verify_task(task_history(ledger, task_id), store, make_rederiver(store))

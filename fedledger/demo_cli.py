@@ -9,9 +9,18 @@ from fedledger.demo import DemoConfig, run_demo
 from fedledger.report import write_report
 
 
-def demo(participants: int, rounds: int, dataset: str, strategy: str, seed: int, report_dir: Path | None,
-         as_json: bool) -> None:
-    config = DemoConfig(participants=participants, rounds=rounds, dataset=dataset, strategy=strategy, seed=seed)
+def demo(
+    participants: int,
+    rounds: int,
+    dataset: str,
+    strategy: str,
+    seed: int,
+    report_dir: Path | None,
+    as_json: bool,
+) -> None:
+    config = DemoConfig(
+        participants=participants, rounds=rounds, dataset=dataset, strategy=strategy, seed=seed
+    )
     with output.progress(not as_json) as show:
         report = run_demo(config, show)
     payload = report.to_json()
@@ -24,18 +33,32 @@ def demo(participants: int, rounds: int, dataset: str, strategy: str, seed: int,
         f"fedledger demo: {dataset}, {participants} participants, {report.config['strategy']}, task "
         f"{report.task_id} at {report.contract}",
         ["round", "included", "global digest", metric, "gas submit (mean)", "gas finalize", "seconds"],
-        [[r.round, r.included, output.short(r.global_digest, 18), f"{r.metric['value']:.4f}",
-          r.gas["submit_mean"], r.gas["finalize"], f"{r.seconds:.1f}"] for r in report.rounds],
+        [
+            [
+                r.round,
+                r.included,
+                output.short(r.global_digest, 18),
+                f"{r.metric['value']:.4f}",
+                r.gas["submit_mean"],
+                r.gas["finalize"],
+                f"{r.seconds:.1f}",
+            ]
+            for r in report.rounds
+        ],
     )
-    output.out.print(f"initial model {metric}: {report.initial_metric['value']:.4f}; centralised baseline: "
-                     f"{report.baseline['value']:.4f}")
+    output.say(
+        f"initial model {metric}: {report.initial_metric['value']:.4f}; centralised baseline: "
+        f"{report.baseline['value']:.4f}"
+    )
     audit = report.audit
-    verdict = "[green]OK[/green]" if audit["ok"] else "[red]MISMATCH[/red]"
-    output.out.print(f"audit: {verdict}, {audit['verified_rounds']} of {len(report.rounds)} rounds re-derived "
-                     f"bit for bit from the chain and the content store")
+    verdict = "OK" if audit["ok"] else "MISMATCH"
+    output.say(
+        f"audit: {verdict}, {audit['verified_rounds']} of {len(report.rounds)} rounds re-derived "
+        f"bit for bit from the chain and the content store"
+    )
     for row in audit["rounds"]:
         if row["verdict"] == "MISMATCH":
-            output.out.print(f"  round {row['round']}: {row['verdict']}: {row['reason']}")
+            output.say(f"  round {row['round']}: {row['verdict']}: {row['reason']}")
     for path in written:
-        output.out.print(f"wrote {path}")
-    output.out.print(f"done in {report.wall_seconds:.1f} s")
+        output.say(f"wrote {path}")
+    output.say(f"done in {report.wall_seconds:.1f} s")

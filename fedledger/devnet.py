@@ -56,8 +56,10 @@ def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message
     """Start both daemons, wait until they answer, deploy the contract, write the state file."""
     previous = _read(config.state_file)
     if previous and any(hh.is_alive(pid) for pid in previous.get("pids", {}).values()):
-        raise DevnetError(f"a devnet is already running (pids {previous['pids']}, {config.state_file}); "
-                          "use it, or stop it first with `fedledger devnet down`")
+        raise DevnetError(
+            f"a devnet is already running (pids {previous['pids']}, {config.state_file}); "
+            "use it, or stop it first with `fedledger devnet down`"
+        )
     hh.ensure_port_free(config.rpc_port, "Hardhat node")
     hh.ensure_port_free(config.ipfs_port, "IPFS daemon API")
     logs = {"hardhat": config.home / "hardhat.log", "ipfs": config.home / "ipfs.log"}
@@ -79,9 +81,14 @@ def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message
             hh.stop(pid)
         raise
     state = {
-        "rpc_url": rpc_url, "chain_id": chain_id, "contract_address": ledger.address,
-        "deploy_block": tx.block_number, "ipfs_api": ipfs.api_url, "pids": pids,
-        "logs": {k: str(v) for k, v in logs.items()}, "started_at": int(time.time()),
+        "rpc_url": rpc_url,
+        "chain_id": chain_id,
+        "contract_address": ledger.address,
+        "deploy_block": tx.block_number,
+        "ipfs_api": ipfs.api_url,
+        "pids": pids,
+        "logs": {k: str(v) for k, v in logs.items()},
+        "started_at": int(time.time()),
         "startup_seconds": round(time.perf_counter() - started, 2),
     }
     _write(config.state_file, state)
@@ -105,10 +112,18 @@ def status(state_file: Path) -> dict[str, Any]:
         contract_ok = bool(w3.eth.get_code(state["contract_address"]))
     report: dict[str, Any] = {
         "state_file": str(state_file),
-        "hardhat": {"pid": pids.get("hardhat"), "alive": hh.is_alive(pids.get("hardhat", 0)),
-                    "rpc_url": state["rpc_url"], "chain_id": chain_id},
-        "ipfs": {"pid": pids.get("ipfs"), "alive": hh.is_alive(pids.get("ipfs", 0)),
-                 "ipfs_api": state["ipfs_api"], "version": ipfs_version},
+        "hardhat": {
+            "pid": pids.get("hardhat"),
+            "alive": hh.is_alive(pids.get("hardhat", 0)),
+            "rpc_url": state["rpc_url"],
+            "chain_id": chain_id,
+        },
+        "ipfs": {
+            "pid": pids.get("ipfs"),
+            "alive": hh.is_alive(pids.get("ipfs", 0)),
+            "ipfs_api": state["ipfs_api"],
+            "version": ipfs_version,
+        },
         "contract": {"address": state["contract_address"], "deployed": contract_ok},
     }
     report["healthy"] = bool(chain_id is not None and ipfs_version and contract_ok)

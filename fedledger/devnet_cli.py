@@ -10,14 +10,21 @@ from fedledger import devnet, output
 from fedledger.cli_options import JsonOpt, run_command
 from fedledger.settings import state_path
 
-devnet_app = typer.Typer(help="Run a local devnet: Hardhat node + IPFS daemon + deployed contract.",
-                         no_args_is_help=True)
+devnet_app = typer.Typer(
+    help="Run a local devnet: Hardhat node + IPFS daemon + deployed contract.", no_args_is_help=True
+)
 
 
 @devnet_app.command("up")
-def up(rpc_port: Annotated[int, typer.Option(help="Hardhat JSON-RPC port on 127.0.0.1.")] = devnet.DEFAULT_RPC_PORT,
-       ipfs_port: Annotated[int, typer.Option(help="IPFS RPC API port on 127.0.0.1.")] = devnet.DEFAULT_IPFS_PORT,
-       json_: JsonOpt = False) -> None:
+def up(
+    rpc_port: Annotated[
+        int, typer.Option(help="Hardhat JSON-RPC port on 127.0.0.1.")
+    ] = devnet.DEFAULT_RPC_PORT,
+    ipfs_port: Annotated[
+        int, typer.Option(help="IPFS RPC API port on 127.0.0.1.")
+    ] = devnet.DEFAULT_IPFS_PORT,
+    json_: JsonOpt = False,
+) -> None:
     """Start both daemons in the background, deploy the contract, write .fedledger/devnet.json."""
 
     def body() -> None:
@@ -26,9 +33,11 @@ def up(rpc_port: Annotated[int, typer.Option(help="Hardhat JSON-RPC port on 127.
         if json_:
             output.emit_json(state)
             return
-        output.out.print(f"devnet up in {state['startup_seconds']} s: chain {state['chain_id']} at "
-                         f"{state['rpc_url']}, IPFS API {state['ipfs_api']}, contract {state['contract_address']}")
-        output.out.print(f"state in {state_path()}; stop with `fedledger devnet down`")
+        output.say(
+            f"devnet up in {state['startup_seconds']} s: chain {state['chain_id']} at "
+            f"{state['rpc_url']}, IPFS API {state['ipfs_api']}, contract {state['contract_address']}"
+        )
+        output.say(f"state in {state_path()}; stop with `fedledger devnet down`")
 
     run_command(body)
 
@@ -43,11 +52,21 @@ def status(json_: JsonOpt = False) -> None:
             output.emit_json(report)
         else:
             hardhat, ipfs = report["hardhat"], report["ipfs"]
-            output.table("devnet", ["part", "pid", "alive", "endpoint", "answers"], [
-                ["hardhat", hardhat["pid"], hardhat["alive"], hardhat["rpc_url"], hardhat["chain_id"] is not None],
-                ["ipfs", ipfs["pid"], ipfs["alive"], ipfs["ipfs_api"], ipfs["version"] is not None],
-                ["contract", "-", "-", report["contract"]["address"], report["contract"]["deployed"]],
-            ])
+            output.table(
+                "devnet",
+                ["part", "pid", "alive", "endpoint", "answers"],
+                [
+                    [
+                        "hardhat",
+                        hardhat["pid"],
+                        hardhat["alive"],
+                        hardhat["rpc_url"],
+                        hardhat["chain_id"] is not None,
+                    ],
+                    ["ipfs", ipfs["pid"], ipfs["alive"], ipfs["ipfs_api"], ipfs["version"] is not None],
+                    ["contract", "-", "-", report["contract"]["address"], report["contract"]["deployed"]],
+                ],
+            )
         if not report["healthy"]:
             raise typer.Exit(1)
 
@@ -63,7 +82,9 @@ def down(json_: JsonOpt = False) -> None:
         if json_:
             output.emit_json({"stopped": stopped})
         else:
-            output.out.print("devnet stopped: " + ", ".join(f"{k} ({'was running' if v else 'already gone'})"
-                                                            for k, v in stopped.items()))
+            output.out.print(
+                "devnet stopped: "
+                + ", ".join(f"{k} ({'was running' if v else 'already gone'})" for k, v in stopped.items())
+            )
 
     run_command(body)

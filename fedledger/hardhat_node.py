@@ -58,7 +58,12 @@ def spawn(command: list[str], log_path: Path, env: dict[str, str]) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     return process.pid
@@ -121,7 +126,9 @@ def start_hardhat_node(port: int, log_path: Path, timeout: float = 60.0) -> tupl
     ensure_port_free(port, "Hardhat node")
     npx = PROJECT_ROOT / "node_modules" / ".bin" / "hardhat"
     if not npx.exists():
-        raise DevnetError("Hardhat is not installed: run `make setup` (npm ci) in the fedledger checkout first")
+        raise DevnetError(
+            "Hardhat is not installed: run `make setup` (npm ci) in the fedledger checkout first"
+        )
     pid = spawn([str(npx), "node", "--hostname", "127.0.0.1", "--port", str(port)], log_path, node_env())
     rpc_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -130,8 +137,9 @@ def start_hardhat_node(port: int, log_path: Path, timeout: float = 60.0) -> tupl
         if chain_id is not None:
             return pid, rpc_url, chain_id
         if not is_alive(pid):
-            raise DevnetError(f"the Hardhat node exited during start-up; last lines of {log_path}:\n"
-                              f"{log_tail(log_path)}")
+            raise DevnetError(
+                f"the Hardhat node exited during start-up; last lines of {log_path}:\n{log_tail(log_path)}"
+            )
         time.sleep(0.3)
     stop(pid)
     raise DevnetError(f"the Hardhat node did not answer within {timeout:.0f} s; see {log_path}")

@@ -99,14 +99,21 @@ class Ledger:
     ) -> tuple[int, rec.TxResult]:
         """Create a task owned by ``signer``; returns its id (from the TaskCreated event)."""
         fn = self.contract.functions.createTask(
-            Web3.to_checksum_address(aggregator), initial_digest, initial_cid, quorum, round_duration, strategy
+            Web3.to_checksum_address(aggregator),
+            initial_digest,
+            initial_cid,
+            quorum,
+            round_duration,
+            strategy,
         )
         receipt = self._transact(fn, signer)
         (event,) = self.contract.events.TaskCreated().process_receipt(receipt)
         return int(event["args"]["taskId"]), _tx_result(receipt)
 
     def add_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
-        return self._tx(self.contract.functions.addParticipant(task_id, Web3.to_checksum_address(account)), signer)
+        return self._tx(
+            self.contract.functions.addParticipant(task_id, Web3.to_checksum_address(account)), signer
+        )
 
     def remove_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
         fn = self.contract.functions.removeParticipant(task_id, Web3.to_checksum_address(account))
@@ -173,14 +180,25 @@ class Ledger:
 
     def _logs(self, event: str, **filters: int | str) -> list[Any]:
         getter = getattr(self.contract.events, event)
-        logs = self._call(lambda: getter.get_logs(from_block=self.from_block, argument_filters=filters or None))
+        logs = self._call(
+            lambda: getter.get_logs(from_block=self.from_block, argument_filters=filters or None)
+        )
         return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
 
     def tasks_created(self, task_id: int | None = None) -> list[rec.TaskCreated]:
         filters = {} if task_id is None else {"taskId": task_id}
         return [
-            rec.TaskCreated(a["taskId"], a["owner"], a["aggregator"], bytes(a["initialDigest"]), a["initialCid"],
-                            a["quorum"], a["roundDuration"], a["strategy"], _position(log))
+            rec.TaskCreated(
+                a["taskId"],
+                a["owner"],
+                a["aggregator"],
+                bytes(a["initialDigest"]),
+                a["initialCid"],
+                a["quorum"],
+                a["roundDuration"],
+                a["strategy"],
+                _position(log),
+            )
             for log, a in _with_args(self._logs("TaskCreated", **filters))
         ]
 
@@ -202,15 +220,29 @@ class Ledger:
     def updates_submitted(self, task_id: int, round_: int | None = None) -> list[rec.UpdateSubmitted]:
         """Submissions in chain order: the position in this list is the submission index of the round."""
         return [
-            rec.UpdateSubmitted(a["taskId"], a["round"], a["participant"], bytes(a["digest"]), a["cid"],
-                                a["numSamples"], _position(log))
+            rec.UpdateSubmitted(
+                a["taskId"],
+                a["round"],
+                a["participant"],
+                bytes(a["digest"]),
+                a["cid"],
+                a["numSamples"],
+                _position(log),
+            )
             for log, a in _with_args(self._logs("UpdateSubmitted", **_round_filter(task_id, round_)))
         ]
 
     def rounds_finalized(self, task_id: int, round_: int | None = None) -> list[rec.RoundFinalized]:
         return [
-            rec.RoundFinalized(a["taskId"], a["round"], bytes(a["globalDigest"]), a["globalCid"],
-                               bytes(a["includedRoot"]), a["numIncluded"], _position(log))
+            rec.RoundFinalized(
+                a["taskId"],
+                a["round"],
+                bytes(a["globalDigest"]),
+                a["globalCid"],
+                bytes(a["includedRoot"]),
+                a["numIncluded"],
+                _position(log),
+            )
             for log, a in _with_args(self._logs("RoundFinalized", **_round_filter(task_id, round_)))
         ]
 
@@ -245,7 +277,12 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
             tx_hash = fn.transact({"from": signer.address})
         else:
             tx = fn.build_transaction(
-                {"from": signer.address, "nonce": w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address), "pending")}
+                {
+                    "from": signer.address,
+                    "nonce": w3.eth.get_transaction_count(
+                        Web3.to_checksum_address(signer.address), "pending"
+                    ),
+                }
             )
             signed = Account.sign_transaction(tx, signer.private_key)
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -262,12 +299,15 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
 
 
 def _tx_result(receipt: Any) -> rec.TxResult:
-    return rec.TxResult("0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"]),
-                        int(receipt["blockNumber"]))
+    return rec.TxResult(
+        "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"]), int(receipt["blockNumber"])
+    )
 
 
 def _position(log: Any) -> rec.ChainPosition:
-    return rec.ChainPosition(int(log["blockNumber"]), int(log["logIndex"]), "0x" + bytes(log["transactionHash"]).hex())
+    return rec.ChainPosition(
+        int(log["blockNumber"]), int(log["logIndex"]), "0x" + bytes(log["transactionHash"]).hex()
+    )
 
 
 def _with_args(logs: list[Any]) -> list[tuple[Any, Any]]:

@@ -29,34 +29,54 @@ def default_shard(ctx: Context, task: int) -> tuple[int, int]:
     """This signer's position in the task's allowlist, over the allowlist's size."""
     members = current_participants(ctx, task)
     if ctx.signer.address not in members:
-        raise ConfigurationError(f"{ctx.signer.address} is not a participant of task {task}; pass --shard K/N "
-                                 "or ask the owner to add it")
+        raise ConfigurationError(
+            f"{ctx.signer.address} is not a participant of task {task}; pass --shard K/N "
+            "or ask the owner to add it"
+        )
     return members.index(ctx.signer.address), len(members)
 
 
 def submission_json(s: Submission) -> dict[str, Any]:
-    return {"task_id": s.task_id, "round": s.round, "participant": s.participant, "cid": s.cid,
-            "digest": codec.digest_hex(s.digest), "num_samples": s.num_samples, "gas": s.tx.gas_used,
-            "tx": s.tx.tx_hash}
+    return {
+        "task_id": s.task_id,
+        "round": s.round,
+        "participant": s.participant,
+        "cid": s.cid,
+        "digest": codec.digest_hex(s.digest),
+        "num_samples": s.num_samples,
+        "gas": s.tx.gas_used,
+        "tx": s.tx.tx_hash,
+    }
 
 
 def _report(s: Submission, as_json: bool) -> None:
     if as_json:
         output.emit_json(submission_json(s))
     else:
-        output.out.print(f"submitted round {s.round} of task {s.task_id} as {s.participant}: {s.num_samples} "
-                         f"samples, {codec.digest_hex(s.digest)[:18]}… at {s.cid} ({s.tx.gas_used} gas)")
+        output.say(
+            f"submitted round {s.round} of task {s.task_id} as {s.participant}: {s.num_samples} "
+            f"samples, {codec.digest_hex(s.digest)[:18]}… at {s.cid} ({s.tx.gas_used} gas)"
+        )
 
 
-def train(ctx: Context, task: int, shard: str | None, dataset: str, epochs: int, seed: int,
-          as_json: bool) -> None:
+def train(
+    ctx: Context, task: int, shard: str | None, dataset: str, epochs: int, seed: int, as_json: bool
+) -> None:
     k, n = parse_shard(shard) if shard else default_shard(ctx, task)
     with output.progress(not as_json) as show:
         show(f"loading {dataset} slice {k}/{n}")
         split = load_dataset(dataset, seed=seed)  # type: ignore[arg-type]
         data = partition(split, n, k, seed=seed)
-        submission = train_and_submit(ctx.ledger, ctx.store, ctx.signer, task, split, data,
-                                      TrainConfig(epochs=epochs, seed=seed), on_progress=show)
+        submission = train_and_submit(
+            ctx.ledger,
+            ctx.store,
+            ctx.signer,
+            task,
+            split,
+            data,
+            TrainConfig(epochs=epochs, seed=seed),
+            on_progress=show,
+        )
     _report(submission, as_json)
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False)
@@ -27,7 +28,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(escape(str(cell)) for cell in row))
     out.print(grid)
 
 
@@ -35,12 +36,17 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
 def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """Yield a callback that shows the latest step on a stderr spinner (silent when disabled, e.g. --json)."""
     if not enabled or not err.is_terminal:
-        yield (lambda message: err.print(f"… {message}") if enabled else None)
+        yield (lambda message: err.print(f"… {escape(message)}") if enabled else None)
         return
     with err.status("starting") as status:
-        yield lambda message: status.update(message)
+        yield lambda message: status.update(escape(message))
 
 
 def short(digest_or_text: str, keep: int = 12) -> str:
     """Shorten a long hex digest or CID for tables (full values are in --json)."""
     return digest_or_text if len(digest_or_text) <= keep + 3 else digest_or_text[:keep] + "…"
+
+
+def say(text: str) -> None:
+    """Print a line for people, literally (no rich markup: CIDs, reasons and paths may contain brackets)."""
+    out.print(text, markup=False)

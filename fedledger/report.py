@@ -25,7 +25,9 @@ def write_report(payload: dict[str, Any], directory: Path) -> list[Path]:
     axes.axhline(payload["baseline"]["value"], linestyle="--", color="grey", label="centralised baseline")
     axes.set_xlabel("round (0 = initial model)")
     axes.set_ylabel(f"test {name}")
-    axes.set_title(f"fedledger: {payload['config']['dataset']}, {payload['config']['participants']} participants")
+    axes.set_title(
+        f"fedledger: {payload['config']['dataset']}, {payload['config']['participants']} participants"
+    )
     axes.legend()
     figure.tight_layout()
     png_path = directory / "learning_curve.png"

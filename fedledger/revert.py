@@ -84,7 +84,7 @@ def revert_data(exc: BaseException) -> bytes | None:
             if isinstance(arg, bytes):
                 return arg
             if isinstance(arg, str) and arg.startswith(_TESTER_PREFIX):
-                return _literal_bytes(arg[len(_TESTER_PREFIX):])
+                return _literal_bytes(arg[len(_TESTER_PREFIX) :])
     return None
 
 

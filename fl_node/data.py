@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from fedledger.exceptions import ConfigurationError
+
 DatasetName = Literal["bikes", "digits"]
 Task = Literal["regression", "classification"]
 F32 = npt.NDArray[np.float32]
@@ -101,7 +103,7 @@ def load_dataset(name: DatasetName, seed: int = 0) -> DatasetSplit:
         x, y, group = _load_digits()
         repairs = None
     else:
-        raise ValueError(f"unknown dataset {name!r}; valid: 'bikes', 'digits'")
+        raise ConfigurationError(f"unknown dataset {name!r}; valid: 'bikes', 'digits'")
     perm = np.random.default_rng(seed).permutation(len(x))
     n_test = round(TEST_FRACTION * len(x))
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
@@ -148,9 +150,11 @@ def partition_indices(
     """Training-row indices of every participant, in participant order (see ``partition``)."""
     n = len(split.x_train)
     if not isinstance(num_participants, int) or num_participants < 1:
-        raise ValueError(f"num_participants must be an integer >= 1, got {num_participants!r}")
+        raise ConfigurationError(f"num_participants must be an integer >= 1, got {num_participants!r}")
     if num_participants > n:
-        raise ValueError(f"{num_participants} participants but only {n} training rows in {split.name!r}")
+        raise ConfigurationError(
+            f"{num_participants} participants but only {n} training rows in {split.name!r}"
+        )
     if iid:
         order = np.random.default_rng(seed).permutation(n).astype(np.int64)
     else:
@@ -174,7 +178,7 @@ def _standardise(x: F32, train: I64, last: int) -> F32:
 
 def _check_index(index: int, num_participants: int) -> int:
     if not isinstance(index, int) or not 0 <= index < num_participants:
-        raise ValueError(f"participant index must be in 0..{num_participants - 1}, got {index!r}")
+        raise ConfigurationError(f"participant index must be in 0..{num_participants - 1}, got {index!r}")
     return index
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from fedledger.codec import Tensors
+from fedledger.exceptions import ConfigurationError
 from fl_node.data import DatasetSplit
 
 HIDDEN = {"bikes": (64, 64), "digits": (64, 32)}
@@ -81,11 +82,15 @@ def load_tensors(module: nn.Module, tensors: Mapping[str, npt.NDArray[np.floatin
     state = module.state_dict()
     missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
     if missing or unexpected:
-        raise ValueError(f"tensor names do not match the model: missing {missing}, unexpected {unexpected}")
+        raise ConfigurationError(
+            f"tensor names do not match the model: missing {missing}, unexpected {unexpected}"
+        )
     for name, target in state.items():
         shape = tuple(np.shape(tensors[name]))
         if shape != tuple(target.shape):
-            raise ValueError(f"tensor {name!r} has shape {shape}, the model expects {tuple(target.shape)}")
+            raise ConfigurationError(
+                f"tensor {name!r} has shape {shape}, the model expects {tuple(target.shape)}"
+            )
     with torch.no_grad():
         for name, target in state.items():
             target.copy_(torch.as_tensor(np.asarray(tensors[name], dtype=np.float32)))

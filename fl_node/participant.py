@@ -48,8 +48,10 @@ def check_can_submit(ledger: Ledger, task_id: int, account: str) -> TaskState:
     if not task.round_open:
         raise ChainError(f"task {task_id} has no open round; the owner opens the first one with `task open`")
     if ledger.next_block_time() >= task.deadline:
-        raise ChainError(f"round {task.round} of task {task_id} closed at its deadline ({task.deadline}); "
-                         "wait for the aggregator to open the next round")
+        raise ChainError(
+            f"round {task.round} of task {task_id} closed at its deadline ({task.deadline}); "
+            "wait for the aggregator to open the next round"
+        )
     if ledger.has_submitted(task_id, task.round, account):
         raise ChainError(f"{account} already submitted in round {task.round} of task {task_id}")
     return task

@@ -41,10 +41,19 @@ class Devnet:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run `fedledger ARGS` as its own process; with check, fail the test showing stderr."""
-        done = subprocess.run([*FEDLEDGER, *args], cwd=ROOT, env=self.env(**env), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [*FEDLEDGER, *args],
+            cwd=ROOT,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and done.returncode != 0:
             pytest.fail(f"fedledger {' '.join(args)} exited {done.returncode}:\n{done.stderr}\n{done.stdout}")
         return done
@@ -64,7 +73,8 @@ def start_devnet(tmp: Path) -> Devnet:
         pytest.skip("node_modules is missing: run `make setup` (the README's `make test` does)")
     state_file = tmp / "devnet.json"
     devnet = Devnet(state_file, {})
-    done = devnet.cli("devnet", "up", "--rpc-port", str(free_port()), "--ipfs-port", str(free_port()), "--json",
-                      timeout=180)
+    done = devnet.cli(
+        "devnet", "up", "--rpc-port", str(free_port()), "--ipfs-port", str(free_port()), "--json", timeout=180
+    )
     devnet.state = json.loads(done.stdout)
     return devnet

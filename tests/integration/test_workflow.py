@@ -23,16 +23,31 @@ DATASET = ("--dataset", "digits")  # the bikes model works the same; digits keep
 
 
 def create_task(net: Devnet, participants: str, quorum: int, duration: int = 600) -> str:
-    created = net.cli_json("task", "create", "--participants", participants, "--quorum", str(quorum),
-                           "--round-duration", str(duration), *DATASET)
+    created = net.cli_json(
+        "task",
+        "create",
+        "--participants",
+        participants,
+        "--quorum",
+        str(quorum),
+        "--round-duration",
+        str(duration),
+        *DATASET,
+    )
     return str(created["task_id"])
 
 
 def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[str, object]]:
     """Start one `node train` process per account at once, like separate machines would."""
     procs = [
-        subprocess.Popen([*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--json"],
-                         cwd=ROOT, env=net.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--json"],
+            cwd=ROOT,
+            env=net.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for a in accounts
     ]
     results = []
@@ -60,13 +75,27 @@ def test_three_participants_two_rounds_then_audit_from_a_fresh_shell(devnet: Dev
         committed.append(outcome["global_digest"])
     # An auditor with no state file, only the three endpoints
     verified = devnet.cli_json(
-        "audit", "verify", "--task", task, "--rpc-url", devnet.state["rpc_url"],
-        "--contract", devnet.state["contract_address"], "--ipfs-api", devnet.state["ipfs_api"],
+        "audit",
+        "verify",
+        "--task",
+        task,
+        "--rpc-url",
+        devnet.state["rpc_url"],
+        "--contract",
+        devnet.state["contract_address"],
+        "--ipfs-api",
+        devnet.state["ipfs_api"],
         FEDLEDGER_STATE=str(tmp_path / "absent.json"),
     )
-    history = devnet.cli_json("audit", "history", "--task", task, FEDLEDGER_STATE=str(tmp_path / "absent.json"),
-                              FEDLEDGER_RPC_URL=devnet.state["rpc_url"],
-                              FEDLEDGER_CONTRACT=devnet.state["contract_address"])
+    history = devnet.cli_json(
+        "audit",
+        "history",
+        "--task",
+        task,
+        FEDLEDGER_STATE=str(tmp_path / "absent.json"),
+        FEDLEDGER_RPC_URL=devnet.state["rpc_url"],
+        FEDLEDGER_CONTRACT=devnet.state["contract_address"],
+    )
     # Assert
     assert verified["ok"] is True and verified["verified_rounds"] == 2
     rounds = history["tasks"][0]["rounds"]
@@ -77,8 +106,13 @@ def test_three_participants_two_rounds_then_audit_from_a_fresh_shell(devnet: Dev
 def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(devnet: Devnet) -> None:
     # Prepare: an aggregator following the task before anyone submitted
     task = create_task(devnet, "1,2", quorum=2)
-    watcher = subprocess.Popen([*FEDLEDGER, "aggregate", "--task", task, "--watch", "--interval", "0.5"],
-                               cwd=ROOT, env=devnet.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = subprocess.Popen(
+        [*FEDLEDGER, "aggregate", "--task", task, "--watch", "--interval", "0.5"],
+        cwd=ROOT,
+        env=devnet.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     train_in_parallel(devnet, task, [1])
     # Execute: kill it mid-round, finish the round, restart it
     watcher.send_signal(signal.SIGKILL)
@@ -106,7 +140,10 @@ def test_participant_after_the_deadline_is_refused_and_round_closes_with_quorum(
     # Assert
     assert late.returncode == 1 and "deadline" in late.stderr
     assert outcome["round"] == 1 and len(outcome["included"]) == 2
-    assert ledger_of(devnet).updates_submitted(int(task), 1)[-1].participant != ledger_of(devnet).w3.eth.accounts[3]
+    assert (
+        ledger_of(devnet).updates_submitted(int(task), 1)[-1].participant
+        != ledger_of(devnet).w3.eth.accounts[3]
+    )
 
 
 def test_ipfs_daemon_down_gives_a_clear_error_and_loses_nothing(devnet: Devnet) -> None:

@@ -28,7 +28,8 @@ def _has_compiler() -> bool:
 
 
 needs_solc = pytest.mark.skipif(
-    not _has_compiler(), reason="no solc 0.8.28: neither $SOLC_BINARY, a py-solc-x install, nor node_modules/solc"
+    not _has_compiler(),
+    reason="no solc 0.8.28: neither $SOLC_BINARY, a py-solc-x install, nor node_modules/solc",
 )
 
 
@@ -67,7 +68,9 @@ def test_artifact_records_sources_by_hash() -> None:
         assert fc.hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, f"{name} changed"
 
 
-@pytest.mark.skipif(not (ROOT / "node_modules" / "hardhat").is_dir(), reason="node_modules/hardhat not installed")
+@pytest.mark.skipif(
+    not (ROOT / "node_modules" / "hardhat").is_dir(), reason="node_modules/hardhat not installed"
+)
 def test_hardhat_build_gives_the_same_bytecode_and_abi() -> None:
     # Prepare: Hardhat 3 needs Node >= 22; prefer the project's own.
     env = dict(os.environ)
@@ -90,7 +93,9 @@ def test_hardhat_build_gives_the_same_bytecode_and_abi() -> None:
 
 @pytest.mark.skipif(not (ROOT / "artifacts" / "build-info").is_dir(), reason="no Hardhat build-info")
 def test_hardhat_compiles_with_the_same_settings() -> None:
-    infos = [p for p in (ROOT / "artifacts" / "build-info").glob("*.json") if not p.name.endswith(".output.json")]
+    infos = [
+        p for p in (ROOT / "artifacts" / "build-info").glob("*.json") if not p.name.endswith(".output.json")
+    ]
     if not infos:
         pytest.skip("no Hardhat build-info input")
     latest = max(infos, key=lambda p: p.stat().st_mtime)

@@ -68,7 +68,9 @@ def _decode_error(abi: list[dict[str, Any]], data: bytes) -> tuple[str, tuple[An
         types = [p["type"] for p in entry["inputs"]]
         if keccak(text=f"{entry['name']}({','.join(types)})")[:4] == data[:4]:
             args = abi_decode(types, data[4:])
-            return entry["name"], tuple(to_checksum_address(a) if t == "address" else a for t, a in zip(types, args))
+            return entry["name"], tuple(
+                to_checksum_address(a) if t == "address" else a for t, a in zip(types, args)
+            )
     raise AssertionError(f"revert data {data.hex()} matches no error of the ABI")
 
 
@@ -167,14 +169,23 @@ def test_finalized_round_opens_next_round_on_the_new_global_model(chain: Chain) 
 
     # Assert
     assert chain.events(receipt, "RoundFinalized") == [
-        {"taskId": 1, "round": 1, "globalDigest": digest("g1"), "globalCid": GLOBAL_CID,
-         "includedRoot": bits(0, 2), "numIncluded": 2}
+        {
+            "taskId": 1,
+            "round": 1,
+            "globalDigest": digest("g1"),
+            "globalCid": GLOBAL_CID,
+            "includedRoot": bits(0, 2),
+            "numIncluded": 2,
+        }
     ]
     (opened,) = chain.events(receipt, "RoundOpened")
     assert (opened["round"], opened["baseDigest"]) == (2, digest("g1"))
     task = chain.task()
     assert (task["round"], task["submissions"], task["modelDigest"], task["modelCid"]) == (
-        2, 0, digest("g1"), GLOBAL_CID
+        2,
+        0,
+        digest("g1"),
+        GLOBAL_CID,
     )
 
 

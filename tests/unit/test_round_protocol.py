@@ -37,26 +37,36 @@ class Federation:
         self.ledger, _ = Ledger.deploy(self.w3, self.owner)
         initial = codec.encode(model(0.0))
         self.task, _ = self.ledger.create_task(
-            self.owner, aggregator=self.owner.address, initial_digest=codec.model_digest(initial),
-            initial_cid=self.store.put(initial), quorum=quorum, round_duration=duration, strategy="fedavg",
+            self.owner,
+            aggregator=self.owner.address,
+            initial_digest=codec.model_digest(initial),
+            initial_cid=self.store.put(initial),
+            quorum=quorum,
+            round_duration=duration,
+            strategy="fedavg",
         )
         for person in self.people:
             self.ledger.add_participant(self.owner, self.task, person.address)
         self.ledger.open_round(self.owner, self.task)
         self.coordinator = Coordinator(self.ledger, self.store, self.owner)
 
-    def submit(self, who: int, data: bytes, samples: int = 10, cid: str | None = None,
-               digest: bytes | None = None) -> str:
+    def submit(
+        self, who: int, data: bytes, samples: int = 10, cid: str | None = None, digest: bytes | None = None
+    ) -> str:
         stored = self.store.put(data)
         round_ = self.ledger.get_task(self.task).round
-        self.ledger.submit_update(self.people[who], self.task, round_, digest or codec.model_digest(data),
-                                  cid or stored, samples)
+        self.ledger.submit_update(
+            self.people[who], self.task, round_, digest or codec.model_digest(data), cid or stored, samples
+        )
         return stored
 
     def verify(self) -> list[tuple[str, str]]:
         history = task_history(self.ledger, self.task)
-        return [(v.verdict, v.reason) for v in verify_task(history, self.store, make_rederiver(self.store))
-                if v.verdict != "OPEN"]
+        return [
+            (v.verdict, v.reason)
+            for v in verify_task(history, self.store, make_rederiver(self.store))
+            if v.verdict != "OPEN"
+        ]
 
     def travel(self, seconds: int) -> None:
         tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
@@ -150,8 +160,15 @@ def test_verify_reports_a_global_model_that_does_not_follow_from_its_updates(fed
     forged = codec.encode(model(100.0))
     fed.travel(7200)
     # Execute
-    fed.ledger.finalize_round(fed.owner, fed.task, 1, global_digest=codec.model_digest(forged),
-                              global_cid=fed.store.put(forged), included_root=bytes(31) + b"\x03", num_included=2)
+    fed.ledger.finalize_round(
+        fed.owner,
+        fed.task,
+        1,
+        global_digest=codec.model_digest(forged),
+        global_cid=fed.store.put(forged),
+        included_root=bytes(31) + b"\x03",
+        num_included=2,
+    )
     verdicts = fed.verify()
     # Assert
     assert verdicts[0][0] == "MISMATCH" and verdicts[0][1].startswith("different result")
@@ -215,6 +232,13 @@ def test_second_finalize_of_the_same_round_is_refused(fed: Federation) -> None:
         fed.submit(who, codec.encode(model(float(who))))
     outcome = fed.coordinator.close_round(fed.task)
     with pytest.raises(ContractRevertError, match="not round 1"):
-        fed.ledger.finalize_round(fed.owner, fed.task, 1, global_digest=outcome.global_digest,
-                                  global_cid=outcome.global_cid, included_root=bytes(31) + b"\x07", num_included=3)
+        fed.ledger.finalize_round(
+            fed.owner,
+            fed.task,
+            1,
+            global_digest=outcome.global_digest,
+            global_cid=outcome.global_cid,
+            included_root=bytes(31) + b"\x07",
+            num_included=3,
+        )
     assert len(fed.ledger.rounds_finalized(fed.task, 1)) == 1
