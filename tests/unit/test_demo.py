@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def test_demo_json_reports_every_round_verified_and_the_metric_improving(tmp_pat
     assert all(r["included"] == 4 and r["global_digest"].startswith("0x") for r in rounds)
     assert all(r["metric"]["name"] == "rmse" for r in rounds)
     rmse = [report["initial_metric"]["value"]] + [r["metric"]["value"] for r in rounds]
-    assert all(later < earlier for earlier, later in zip(rmse, rmse[1:], strict=False)), rmse
+    assert all(later < earlier for earlier, later in itertools.pairwise(rmse)), rmse
     assert all(0 < r["gas"]["submit_max"] < 60_000 and r["gas"]["finalize"] > 0 for r in rounds)
     assert report["audit"] == {**report["audit"], "ok": True, "verified_rounds": 3}
     assert json.loads((tmp_path / "report.json").read_text())["rounds"] == rounds
