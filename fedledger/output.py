@@ -16,6 +16,8 @@ out = Console(highlight=False)
 if not out.is_terminal:
     out = Console(highlight=False, width=160)  # logs and pipes: no wrapping of 0x digests
 err = Console(stderr=True, highlight=False)
+if not err.is_terminal:
+    err = Console(stderr=True, highlight=False, width=160)
 
 
 def emit_json(payload: Any) -> None:
