@@ -169,3 +169,19 @@ def test_ipfs_daemon_down_gives_a_clear_error_and_loses_nothing(devnet: Devnet) 
     assert submissions_while_down == 0
     assert retried["round"] == 1
     assert devnet.cli_json("audit", "verify", "--task", task)["ok"] is True
+
+
+def test_malformed_update_file_is_refused_before_anything_is_uploaded_or_registered(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    # Prepare: a pickle is exactly what a participant must never be able to make others load
+    task = create_task(devnet, "1,2", quorum=2)
+    evil = tmp_path / "update.safetensors"
+    evil.write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
+    # Execute
+    refused = devnet.cli(
+        "node", "submit", str(evil), "--task", task, "--samples", "10", "--account", "1", check=False
+    )
+    # Assert
+    assert refused.returncode == 1 and "safetensors" in refused.stderr
+    assert ledger_of(devnet).get_task(int(task)).submissions == 0

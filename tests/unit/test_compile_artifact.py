@@ -68,22 +68,26 @@ def test_artifact_records_sources_by_hash() -> None:
         assert fc.hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, f"{name} changed"
 
 
-@pytest.mark.skipif(
+needs_hardhat = pytest.mark.skipif(
     not (ROOT / "node_modules" / "hardhat").is_dir(), reason="node_modules/hardhat not installed"
 )
-def test_hardhat_build_gives_the_same_bytecode_and_abi() -> None:
-    # Prepare: Hardhat 3 needs Node >= 22; prefer the project's own.
+
+
+@pytest.fixture(scope="module")
+def hardhat_build() -> Path:
+    """Run `npx hardhat build` once (Hardhat 3 needs Node >= 22: prefer the project's own); return build-info."""
     env = dict(os.environ)
     if NODE22_BIN.is_dir():
         env["PATH"] = f"{NODE22_BIN}{os.pathsep}{env.get('PATH', '')}"
     npx = shutil.which("npx", path=env["PATH"])
     if npx is None:
         pytest.skip("npx not on PATH")
-
-    # Execute
     subprocess.run([npx, "hardhat", "build"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    return ROOT / "artifacts" / "build-info"
 
-    # Assert
+
+@needs_hardhat
+def test_hardhat_build_gives_the_same_bytecode_and_abi(hardhat_build: Path) -> None:
     hardhat = json.loads(HARDHAT_ARTIFACT.read_text(encoding="utf-8"))
     ours = fc.load_artifact()
     assert hardhat["bytecode"] == ours["bytecode"]
@@ -91,13 +95,10 @@ def test_hardhat_build_gives_the_same_bytecode_and_abi() -> None:
     assert hardhat["abi"] == ours["abi"]
 
 
-@pytest.mark.skipif(not (ROOT / "artifacts" / "build-info").is_dir(), reason="no Hardhat build-info")
-def test_hardhat_compiles_with_the_same_settings() -> None:
-    infos = [
-        p for p in (ROOT / "artifacts" / "build-info").glob("*.json") if not p.name.endswith(".output.json")
-    ]
-    if not infos:
-        pytest.skip("no Hardhat build-info input")
+@needs_hardhat
+def test_hardhat_compiles_with_the_same_settings(hardhat_build: Path) -> None:
+    infos = [p for p in hardhat_build.glob("*.json") if not p.name.endswith(".output.json")]
+    assert infos, f"`hardhat build` wrote no build-info input into {hardhat_build}"
     latest = max(infos, key=lambda p: p.stat().st_mtime)
     settings = json.loads(latest.read_text(encoding="utf-8"))["input"]["settings"]
 
