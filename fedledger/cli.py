@@ -43,7 +43,7 @@ app.add_typer(audit_app, name="audit")
 @app.command()
 def demo(
     participants: Annotated[
-        int, typer.Option(min=1, max=19, help="Participants (each its own data slice).")
+        int, typer.Option(min=1, max=256, help="Participants (each its own data slice).")
     ] = 4,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 5,
     dataset: Annotated[

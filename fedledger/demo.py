@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from web3 import Web3
+
 from aggregator.coordinator import Coordinator, make_rederiver
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
@@ -78,9 +80,7 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
     store = LocalStore(store_dir)
     w3 = connect(EMBEDDED)
     owner = Signer(w3.eth.accounts[0])
-    participants = [Signer(a) for a in w3.eth.accounts[1 : config.participants + 1]]
-    if len(participants) < config.participants:
-        raise ValueError(f"the embedded chain has only {len(participants)} participant accounts")
+    participants = embedded_accounts(w3, config.participants + 1)[1:]
 
     on_progress("deploying the round contract")
     ledger, deploy_tx = Ledger.deploy(w3, owner)
@@ -145,6 +145,16 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
     report.audit = audit_summary(verdicts)
     report.wall_seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def embedded_accounts(w3: Web3, count: int) -> list[Signer]:
+    """The first ``count`` accounts of the embedded chain, creating and funding more than its ten if needed."""
+    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    while len(w3.eth.accounts) < count:
+        key = f"0x{0xFED000 + len(w3.eth.accounts):064x}"
+        address = tester.add_account(key)
+        tester.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21000})
+    return [Signer(a) for a in w3.eth.accounts[:count]]
 
 
 def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:
