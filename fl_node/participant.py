@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedledger import codec
-from fedledger.exceptions import ChainError
+from fedledger.exceptions import ChainError, ConfigurationError
 from fedledger.fetch import fetch_model
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import TaskState, TxResult
@@ -87,9 +87,15 @@ def train_and_submit(
     x, y = data
     config = model_config_for(split)
     on_progress(f"training round {task.round} on {len(x)} samples")
-    if sends_gradients(task.strategy):
-        update = compute_gradient(base, config, x, y, split.task)
-    else:
-        update = train_local(base, config, x, y, split.task, train_config)
+    try:
+        if sends_gradients(task.strategy):
+            update = compute_gradient(base, config, x, y, split.task)
+        else:
+            update = train_local(base, config, x, y, split.task, train_config)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"the global model of task {task_id} does not fit the {split.name!r} model ({exc}); "
+            "is --dataset the one the task was created with?"
+        ) from None
     on_progress("uploading update")
     return submit_bytes(ledger, store, signer, task, codec.encode(update), len(x))

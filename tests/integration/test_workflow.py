@@ -185,3 +185,21 @@ def test_malformed_update_file_is_refused_before_anything_is_uploaded_or_registe
     # Assert
     assert refused.returncode == 1 and "safetensors" in refused.stderr
     assert ledger_of(devnet).get_task(int(task)).submissions == 0
+
+
+def test_owner_manages_the_allowlist_and_others_cannot(devnet: Devnet) -> None:
+    # Prepare
+    task = create_task(devnet, "1,2", quorum=1)
+    # Execute
+    devnet.cli("participant", "add", "3", "--task", task)
+    devnet.cli("participant", "remove", "1", "--task", task)
+    members = devnet.cli_json("participant", "list", "--task", task)["participants"]
+    intruder = devnet.cli("participant", "add", "4", "--task", task, "--account", "5", check=False)
+    wrong_model = devnet.cli(
+        "node", "train", "--task", task, "--account", "2", "--dataset", "bikes", check=False
+    )
+    # Assert
+    accounts = ledger_of(devnet).w3.eth.accounts
+    assert members == [accounts[2], accounts[3]]
+    assert intruder.returncode == 1 and f"{accounts[5]} is not the owner of task {task}" in intruder.stderr
+    assert wrong_model.returncode == 2 and "is --dataset the one" in wrong_model.stderr
