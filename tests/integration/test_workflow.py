@@ -203,3 +203,25 @@ def test_owner_manages_the_allowlist_and_others_cannot(devnet: Devnet) -> None:
     assert members == [accounts[2], accounts[3]]
     assert intruder.returncode == 1 and f"{accounts[5]} is not the owner of task {task}" in intruder.stderr
     assert wrong_model.returncode == 2 and "is --dataset the one" in wrong_model.stderr
+
+
+# Hardhat's well-known dev key #4 (public test mnemonic), used as if it were a real participant's key file.
+KEY_4 = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
+ADDRESS_4 = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
+
+
+def test_participant_signing_with_a_key_file_as_on_a_real_chain(devnet: Devnet, tmp_path: Path) -> None:
+    # Prepare: the node signs locally; the devnet only relays the raw transaction
+    task = create_task(devnet, f"1,{ADDRESS_4}", quorum=2)
+    key_file = tmp_path / "participant.key"
+    key_file.write_text(KEY_4 + "\n")
+    # Execute
+    by_file = devnet.cli_json(
+        "node", "train", "--task", task, "--key-file", str(key_file), "--shard", "1/2", *DATASET
+    )
+    by_env = devnet.cli(
+        "node", "train", "--task", task, "--shard", "1/2", *DATASET, check=False, FEDLEDGER_PRIVATE_KEY=KEY_4
+    )
+    # Assert
+    assert by_file["participant"] == ADDRESS_4 and by_file["round"] == 1
+    assert by_env.returncode == 1 and f"{ADDRESS_4} already submitted in round 1" in by_env.stderr
