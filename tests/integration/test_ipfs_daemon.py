@@ -94,5 +94,5 @@ def test_daemon_refuses_a_port_in_use(ipfs_daemon: str, tmp_path: Path) -> None:
     busy_port = int(ipfs_daemon.rsplit(":", 1)[1])
     daemon = IpfsDaemon(tmp_path / "repo", api_port=busy_port)
     daemon.init()
-    with pytest.raises(DevnetError, match=rf"port 127.0.0.1:{busy_port} is already in use"):
+    with pytest.raises(DevnetError, match=rf"port {busy_port} on 127.0.0.1 is already in use"):
         daemon.start(tmp_path / "daemon.log")
