@@ -131,7 +131,9 @@ class IpfsDaemon:
         for role, port in (("gateway", self.gateway_port), ("swarm", self.swarm_port)):
             if port is not None:
                 processes.ensure_port_free(port, f"IPFS daemon {role}")
-        self._proc = processes.spawn([str(jsipfs), "daemon", "--offline"], log_path, self._env(), cwd=self.root)
+        self._proc = processes.spawn(
+            [str(jsipfs), "daemon", "--offline"], log_path, self._env(), cwd=self.root
+        )
         self._log_path = log_path
         return self._proc.pid
 
