@@ -242,3 +242,28 @@ def test_second_finalize_of_the_same_round_is_refused(fed: Federation) -> None:
             num_included=3,
         )
     assert len(fed.ledger.rounds_finalized(fed.task, 1)) == 1
+
+
+def test_aggregator_crashing_between_upload_and_commit_resumes_with_the_same_model(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: the first aggregator uploads the global model, then dies before its finalize transaction
+    for who in range(3):
+        fed.submit(who, codec.encode(model(float(who))))
+    uploaded: list[str] = []
+    original_put = fed.store.put
+    monkeypatch.setattr(fed.store, "put", lambda data: uploaded.append(original_put(data)) or uploaded[-1])
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(fed.ledger, "finalize_round", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fed.coordinator.close_round(fed.task)
+    monkeypatch.undo()
+    # Execute: a restarted aggregator reads the chain again
+    outcome = Coordinator(fed.ledger, fed.store, fed.owner).close_round(fed.task)
+    # Assert: same bytes, committed exactly once
+    assert outcome.global_cid == uploaded[0]
+    assert len(fed.ledger.rounds_finalized(fed.task, 1)) == 1
+    assert fed.verify() == [("OK", "re-derived from 3 of 3 updates")]
