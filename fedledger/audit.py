@@ -11,11 +11,11 @@ never imports the aggregator, and finalize and verify can never use two differen
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from fedledger import codec
-from fedledger.exceptions import CodecError, StoreError, ValidationError
+from fedledger.exceptions import AuditError, CodecError, StoreError, ValidationError
 from fedledger.fetch import fetch_model
 from fedledger.inclusion import decode_included
 from fedledger.ledger import Ledger
@@ -74,8 +74,6 @@ def task_history(ledger: Ledger, task_id: int) -> TaskHistory:
     """Rebuild task ``task_id``'s history from its events (queried by task topic)."""
     created = ledger.tasks_created(task_id)
     if not created:
-        from fedledger.exceptions import AuditError
-
         raise AuditError(f"no TaskCreated event for task {task_id} at {ledger.address}")
     rounds: dict[int, RoundHistory] = {}
 
@@ -166,3 +164,13 @@ def _verify_round(
         f"re-derived from {len(included)} of {len(record.submissions)} updates",
         committed,
     )
+
+
+def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:
+    """The `audit` object of --json output: ok only when every finalized round verified."""
+    finalized = [v for v in verdicts if v.verdict in ("OK", "MISMATCH")]
+    return {
+        "ok": all(v.verdict == "OK" for v in finalized),
+        "verified_rounds": sum(v.verdict == "OK" for v in verdicts),
+        "rounds": [asdict(v) for v in verdicts],
+    }

@@ -6,10 +6,9 @@ from typing import Any
 
 from aggregator.coordinator import make_rederiver
 from fedledger import output
-from fedledger.audit import TaskHistory, task_history, verify_task
+from fedledger.audit import TaskHistory, audit_summary, task_history, verify_task
 from fedledger.cli_options import Context
 from fedledger.codec import digest_hex
-from fedledger.demo import audit_summary
 
 
 def _histories(ctx: Context, task: int | None) -> list[TaskHistory]:

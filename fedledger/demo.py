@@ -19,7 +19,7 @@ from web3 import Web3
 from aggregator.coordinator import Coordinator, make_rederiver
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
-from fedledger.audit import RoundVerdict, task_history, verify_task
+from fedledger.audit import audit_summary, task_history, verify_task
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.store import LocalStore
 from fl_node.data import load_dataset, partition
@@ -155,13 +155,3 @@ def embedded_accounts(w3: Web3, count: int) -> list[Signer]:
         address = tester.add_account(key)
         tester.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21000})
     return [Signer(a) for a in w3.eth.accounts[:count]]
-
-
-def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:
-    """The `audit` object of --json output: ok only when every finalized round verified."""
-    finalized = [v for v in verdicts if v.verdict in ("OK", "MISMATCH")]
-    return {
-        "ok": all(v.verdict == "OK" for v in finalized),
-        "verified_rounds": sum(v.verdict == "OK" for v in verdicts),
-        "rounds": [asdict(v) for v in verdicts],
-    }
