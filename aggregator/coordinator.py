@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from aggregator.strategies import strategy_from_spec
+from aggregator.strategies import NoUpdatesError, strategy_from_spec
 from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.exceptions import ContentMismatchError, FedLedgerError, StoreError, ValidationError
@@ -89,6 +89,7 @@ def derive_global(
     fetches and validates one update, raising ``ValidationError`` to exclude it. Only the strategy's running sum
     and the current update are in memory at any time.
     """
+    strategy = strategy_from_spec(spec)  # an unusable spec is the task's fault, never an update's
     ordered = sorted(candidates, key=lambda pair: pair[1].participant.lower())
     accepted: list[int] = []
     excluded: list[Exclusion] = []
@@ -105,10 +106,8 @@ def derive_global(
             yield tensors, update.num_samples
 
     try:
-        result = strategy_from_spec(spec).aggregate(base, stream())
-    except ValueError:
-        if accepted:
-            raise
+        result = strategy.aggregate(base, stream())
+    except NoUpdatesError:
         return Derivation(b"", [], sorted(excluded, key=lambda e: e.index))
     return Derivation(codec.encode(result), sorted(accepted), sorted(excluded, key=lambda e: e.index))
 

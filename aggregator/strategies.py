@@ -17,11 +17,15 @@ import numpy.typing as npt
 
 from fedledger.codec import Tensors
 from fedledger.exceptions import ConfigurationError
+from fedledger.strategy_spec import StrategySpec, parse_canonical
 
 F64 = npt.NDArray[np.float64]
 Update = tuple[Tensors, int]
 DEFAULT_FEDSGD_LR = 0.3
-VALID_SPECS = ("fedavg", "fedsgd", "fedsgd:lr=<positive float>")
+
+
+class NoUpdatesError(ValueError):
+    """A rule was given no updates at all (every candidate of the round was excluded)."""
 
 
 class RunningSum:
@@ -70,7 +74,7 @@ class RunningSum:
     def result(self) -> dict[str, F64]:
         """The weighted mean, sum(w_k * x_k) / sum(w_k), in float64 (fresh arrays)."""
         if self.count == 0:
-            raise ValueError("no updates were added")
+            raise NoUpdatesError("no updates were added")
         return {name: acc / self.total_weight for name, acc in self._sums.items()}
 
 
@@ -153,28 +157,19 @@ class FedSGD:
         )
 
 
-def strategy_from_spec(spec: str) -> Strategy:
-    """Parse ``"fedavg"``, ``"fedsgd"`` (lr 0.3) or ``"fedsgd:lr=0.1"``; ``strategy_from_spec(s.spec) == s``.
+def strategy_from_spec(spec: str | StrategySpec) -> Strategy:
+    """The rule a spec names; a string must be canonical (``fedledger.strategy_spec.parse_canonical``).
 
-    ``.spec`` is the canonical form (``FedSGD().spec == "fedsgd:lr=0.3"``); canonical specs round-trip as
-    strings.
+    ``strategy_from_spec(s.spec).spec == s.spec`` for every strategy.
 
     Raises
     ------
-    ValueError
-        Naming the valid specs, for anything else.
+    ConfigurationError
+        For a spec that is not canonical, or names a rule this aggregator does not implement.
     """
-    text = spec.strip().lower() if isinstance(spec, str) else ""
-    name, colon, options = text.partition(":")
-    if name == "fedavg" and not colon:
+    parsed = parse_canonical(spec) if isinstance(spec, str) else spec
+    if parsed.name == "fedavg" and not parsed.params:
         return FedAvg()
-    if name == "fedsgd":
-        if not colon:
-            return FedSGD()
-        key, sep, value = options.partition("=")
-        if key == "lr" and sep:
-            try:
-                return FedSGD(lr=float(value))
-            except ValueError:
-                pass
-    raise ConfigurationError(f"unknown aggregation strategy {spec!r}; valid: {', '.join(VALID_SPECS)}")
+    if parsed.name == "fedsgd":
+        return FedSGD(lr=float(parsed.get("lr", DEFAULT_FEDSGD_LR) or DEFAULT_FEDSGD_LR))
+    raise ConfigurationError(f"aggregation rule {parsed.canonical!r} is not implemented by this aggregator")

@@ -18,7 +18,7 @@ import numpy as np
 from aggregator.strategies import FedAvg
 from fedledger import codec
 from fedledger.cid import compute_cid
-from fedledger.demo import DemoConfig, run_demo
+from fedledger.demo.runner import DemoConfig, run_demo
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 
 Row = tuple[str, str, str]

@@ -1,5 +1,5 @@
 """`python -m fedledger` runs the CLI (the tests use it to run commands as separate processes)."""
 
-from fedledger.cli import app
+from fedledger.cli.app import main
 
-app(prog_name="fedledger")
+main()

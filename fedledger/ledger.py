@@ -15,17 +15,25 @@ from typing import Any, TypeVar
 
 import requests
 from eth_account import Account
-from eth_tester.exceptions import TransactionFailed
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
-
-# The embedded chain (eth-tester) raises its own revert type instead of web3's.
-REVERTS = (ContractCustomError, ContractLogicError, TransactionFailed)
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 
 from fedledger import records as rec
-from fedledger.compile import load_artifact
-from fedledger.exceptions import ChainError, ChainUnavailableError
+from fedledger.artifact import load_artifact
+from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError
 from fedledger.revert import RevertDecoder, revert_data
+
+
+def _revert_types() -> tuple[type[BaseException], ...]:
+    """web3's revert errors, plus eth-tester's own when the embedded chain (the [demo] extra) is installed."""
+    try:
+        from eth_tester.exceptions import TransactionFailed
+    except ImportError:
+        return (ContractCustomError, ContractLogicError)
+    return (ContractCustomError, ContractLogicError, TransactionFailed)
+
+
+REVERTS = _revert_types()
 
 EMBEDDED = "embedded"
 T = TypeVar("T")
@@ -46,6 +54,12 @@ class Signer:
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     """Return a connected Web3: ``"embedded"`` for an in-process eth-tester chain, else a JSON-RPC URL."""
     if rpc_url == EMBEDDED:
+        try:
+            from web3 import EthereumTesterProvider
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ConfigurationError(
+                "the embedded chain needs the [demo] extra: pip install 'fedledger[demo]'"
+            ) from None
         return Web3(EthereumTesterProvider())
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
@@ -146,6 +160,20 @@ class Ledger:
 
     def close_failed_round(self, signer: Signer, task_id: int, round_: int) -> rec.TxResult:
         return self._tx(self.contract.functions.closeFailedRound(task_id, round_), signer)
+
+    def require_funds(self, signer: Signer, *, transactions: int = 1) -> None:
+        """Raise ChainError, before anything is sent, when ``signer`` holds no ETH at all to pay for gas.
+
+        A multi-step command calls this first, so that an unfunded signer cannot leave a half-done job on-chain.
+        """
+        balance = self._call(lambda: self.w3.eth.get_balance(Web3.to_checksum_address(signer.address)))
+        gas_price = self._call(lambda: self.w3.eth.gas_price)
+        needed = transactions * 300_000 * gas_price
+        if balance == 0 or balance < needed:
+            raise ChainError(
+                f"{signer.address} holds {balance} wei on chain {self.w3.eth.chain_id}, not enough for "
+                f"{transactions} transactions (about {needed} wei at the current gas price); fund it first"
+            )
 
     # ------------------------------------------------------------------ views
 
@@ -293,9 +321,21 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
         raise ChainError(f"{name}: no receipt after {timeout:.0f} s; is the chain mining?") from None
     except (requests.RequestException, OSError) as exc:
         raise ChainUnavailableError(f"{name}: the Ethereum node stopped answering ({exc})") from None
+    except Web3RPCError as exc:
+        raise ChainError(
+            f"{name}: the node refused the transaction from {signer.address}: {_rpc_message(exc)}"
+        ) from None
     if receipt["status"] != 1:
         raise ChainError(f"{name} failed on-chain (tx {receipt['transactionHash'].hex()})")
     return receipt
+
+
+def _rpc_message(exc: Web3RPCError) -> str:
+    """The node's own words for a refused transaction, with a hint for the common case of an unfunded signer."""
+    message = str(getattr(exc, "message", "") or exc)
+    if "insufficient funds" in message.lower():
+        message += " (fund this account with ETH for gas, or sign with another one)"
+    return message
 
 
 def _tx_result(receipt: Any) -> rec.TxResult:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from devnet_fixtures import Devnet, start_devnet
 
-from fedledger.ipfs_daemon import IpfsDaemon, find_free_port, project_root  # IPFS section
+from fedledger.devnet.ipfs_daemon import IpfsDaemon, find_free_port, project_root  # IPFS section
 
 # ==== IPFS: a js-ipfs daemon (Kubo RPC API) =====================================================================
 

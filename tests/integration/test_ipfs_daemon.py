@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from fedledger.cid import CHUNK_SIZE, canonical_cid, compute_cid
+from fedledger.devnet.ipfs_daemon import IpfsDaemon, find_free_port
 from fedledger.exceptions import ContentNotFoundError, DevnetError, StoreUnavailableError
-from fedledger.ipfs_daemon import IpfsDaemon, find_free_port
 from fedledger.store import KuboStore, LocalStore
 
 pytestmark = pytest.mark.integration

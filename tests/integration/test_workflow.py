@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 
-from fedledger.ipfs_daemon import IpfsDaemon
+from fedledger.devnet.ipfs_daemon import IpfsDaemon
 from fedledger.ledger import Ledger, connect
 
 pytestmark = pytest.mark.integration
@@ -183,7 +183,7 @@ def test_malformed_update_file_is_refused_before_anything_is_uploaded_or_registe
         "node", "submit", str(evil), "--task", task, "--samples", "10", "--account", "1", check=False
     )
     # Assert
-    assert refused.returncode == 1 and "safetensors" in refused.stderr
+    assert refused.returncode == 2 and "safetensors" in refused.stderr
     assert ledger_of(devnet).get_task(int(task)).submissions == 0
 
 

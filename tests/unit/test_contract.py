@@ -21,7 +21,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-from fedledger.compile import load_artifact
+from fedledger.artifact import load_artifact
 
 DURATION = 3600
 QUORUM = 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fedledger.cli import app
+from fedledger.cli.app import app
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,6 @@ def test_demo_human_output_shows_the_table_and_the_audit_verdict() -> None:
 
 
 def test_unknown_strategy_is_a_clear_error() -> None:
-    result = CliRunner().invoke(app, ["demo", "--strategy", "krum"])
+    result = CliRunner().invoke(app, ["demo", "--strategy", "bogus"])
     assert result.exit_code != 0
     assert "fedavg" in result.output

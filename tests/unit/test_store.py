@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedledger.cid import CHUNK_SIZE, compute_cid
+from fedledger.devnet.ipfs_daemon import find_free_port
 from fedledger.exceptions import (
     ConfigurationError,
     ContentMismatchError,
@@ -23,7 +24,6 @@ from fedledger.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from fedledger.ipfs_daemon import find_free_port
 from fedledger.store import ContentStore, KuboStore, LocalStore, api_url, open_store
 
 MISSING = compute_cid(b"never stored anywhere")

@@ -23,6 +23,7 @@ from aggregator.strategies import (
     strategy_from_spec,
 )
 from fedledger import codec
+from fedledger.exceptions import ConfigurationError
 
 SHAPES = {"layers.0.weight": (3, 2), "layers.0.bias": (3,), "layers.1.weight": (1, 3)}
 FINITE = st.floats(min_value=-1e3, max_value=1e3, width=32, allow_nan=False)
@@ -191,13 +192,12 @@ def test_updates_that_do_not_match_the_base_model_are_refused() -> None:
     ("spec", "expected"),
     [
         ("fedavg", FedAvg()),
-        ("FedAvg", FedAvg()),
-        ("fedsgd", FedSGD(DEFAULT_FEDSGD_LR)),
+        ("fedsgd:lr=0.3", FedSGD(DEFAULT_FEDSGD_LR)),
         ("fedsgd:lr=0.5", FedSGD(0.5)),
-        ("fedsgd:lr=1e-2", FedSGD(0.01)),
+        ("fedsgd:lr=0.01", FedSGD(0.01)),
     ],
 )
-def test_strategy_from_spec_parses_valid_specs(spec: str, expected: object) -> None:
+def test_strategy_from_spec_builds_the_rule_of_a_canonical_spec(spec: str, expected: object) -> None:
     assert strategy_from_spec(spec) == expected
 
 
@@ -211,12 +211,10 @@ def test_spec_round_trips(strategy: FedAvg | FedSGD) -> None:
     assert parsed.spec == strategy.spec
 
 
-@pytest.mark.parametrize(
-    "spec",
-    ["", "fedprox", "fedavg:lr=1", "fedsgd:", "fedsgd:lr=", "fedsgd:lr=abc", "fedsgd:lr=-1", "fedsgd:lr=nan"],
-)
-def test_strategy_from_spec_lists_valid_specs_on_garbage(spec: str) -> None:
-    with pytest.raises(ValueError, match="valid: fedavg, fedsgd"):
+@pytest.mark.parametrize("spec", ["FedSGD", "fedsgd", "fedsgd:lr=1e-2", "fedavg ", "", "fedprox"])
+def test_strategy_from_spec_refuses_what_is_not_canonical(spec: str) -> None:
+    # A task named "FedSGD" once made participants send weights while the aggregator took them as gradients.
+    with pytest.raises(ConfigurationError):
         strategy_from_spec(spec)
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from aggregator.coordinator import make_rederiver
-from fedledger import output
 from fedledger.audit import TaskHistory, audit_summary, task_history, verify_task
-from fedledger.cli_options import Context
+from fedledger.cli import output
+from fedledger.cli.options import Context, ContractOpt, IpfsOpt, JsonOpt, RpcOpt, run_command
 from fedledger.codec import digest_hex
+
+app = typer.Typer(
+    help="Read and verify the round history from the chain and IPFS alone.", no_args_is_help=True
+)
+TaskFilterOpt = Annotated[int | None, typer.Option(min=1, help="One task (default: all).")]
 
 
 def _histories(ctx: Context, task: int | None) -> list[TaskHistory]:
@@ -58,7 +65,7 @@ def history_json(history: TaskHistory) -> dict[str, Any]:
     }
 
 
-def history(ctx: Context, task: int | None, as_json: bool) -> None:
+def _history(ctx: Context, task: int | None, as_json: bool) -> None:
     histories = _histories(ctx, task)
     if as_json:
         output.emit_json({"contract": ctx.ledger.address, "tasks": [history_json(h) for h in histories]})
@@ -82,7 +89,7 @@ def history(ctx: Context, task: int | None, as_json: bool) -> None:
         )
 
 
-def verify(ctx: Context, task: int | None, as_json: bool) -> None:
+def _verify(ctx: Context, task: int | None, as_json: bool) -> None:
     rederive = make_rederiver(ctx.store)
     results: list[dict[str, Any]] = []
     all_verdicts = []
@@ -117,3 +124,23 @@ def verify(ctx: Context, task: int | None, as_json: bool) -> None:
         )
     if not summary["ok"]:
         raise SystemExit(1)
+
+
+@app.command("history")
+def history(
+    task: TaskFilterOpt = None, rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt = False
+) -> None:
+    """Every task's rounds, submissions and committed global models, from events alone."""
+    run_command(lambda: _history(Context(rpc_url, contract, None), task, json_))
+
+
+@app.command("verify")
+def verify(
+    task: TaskFilterOpt = None,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    ipfs_api: IpfsOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-fetch every included update, re-aggregate, and check each committed global digest."""
+    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, json_))

@@ -6,16 +6,17 @@ from typing import Annotated
 
 import typer
 
-from fedledger import devnet, output
-from fedledger.cli_options import JsonOpt, run_command
-from fedledger.settings import state_path
+from fedledger import devnet
+from fedledger.cli import output
+from fedledger.cli.options import JsonOpt, run_command
+from fedledger.cli.settings import state_path
 
-devnet_app = typer.Typer(
+app = typer.Typer(
     help="Run a local devnet: Hardhat node + IPFS daemon + deployed contract.", no_args_is_help=True
 )
 
 
-@devnet_app.command("up")
+@app.command("up")
 def up(
     rpc_port: Annotated[
         int, typer.Option(help="Hardhat JSON-RPC port on 127.0.0.1.")
@@ -42,7 +43,7 @@ def up(
     run_command(body)
 
 
-@devnet_app.command("status")
+@app.command("status")
 def status(json_: JsonOpt = False) -> None:
     """Check that the recorded processes run and answer; exit 1 when unhealthy."""
 
@@ -73,7 +74,7 @@ def status(json_: JsonOpt = False) -> None:
     run_command(body)
 
 
-@devnet_app.command("down")
+@app.command("down")
 def down(json_: JsonOpt = False) -> None:
     """Stop exactly the processes `devnet up` started."""
 

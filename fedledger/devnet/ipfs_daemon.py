@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from fedledger import processes
+from fedledger.devnet import processes
 from fedledger.exceptions import DevnetError
 
 __all__ = ["IpfsDaemon", "find_free_port", "project_root"]

@@ -17,10 +17,10 @@ from typing import Any
 
 import requests
 
-from fedledger import processes
+from fedledger.devnet import processes
+from fedledger.devnet.hardhat_node import rpc_answers, start_hardhat_node
+from fedledger.devnet.ipfs_daemon import IpfsDaemon
 from fedledger.exceptions import DevnetError
-from fedledger.hardhat_node import rpc_answers, start_hardhat_node
-from fedledger.ipfs_daemon import IpfsDaemon
 from fedledger.ledger import Ledger, Signer, connect
 
 DEFAULT_RPC_PORT = 8545

@@ -15,7 +15,8 @@ from typing import Any
 
 from web3 import Web3
 
-from fedledger.exceptions import ConfigurationError
+from fedledger import codec
+from fedledger.exceptions import CodecError, ConfigurationError
 from fedledger.ledger import Ledger, Signer, connect
 from fedledger.store import ContentStore, open_store
 
@@ -111,3 +112,20 @@ def resolve_signer(w3: Web3, account: int | None, key_file: Path | None) -> Sign
         except ValueError as exc:
             raise ConfigurationError(f"${ENV_KEY} is not a private key: {exc}") from None
     return Signer(resolve_address(w3, str(account or 0)))
+
+
+def read_model_file(path: Path, what: str) -> bytes:
+    """Read a canonical safetensors file named on the command line, or say clearly why it cannot be used."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigurationError(f"{what} {path} is a directory, not a safetensors file") from None
+    except FileNotFoundError:
+        raise ConfigurationError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        codec.decode(data)
+    except CodecError as exc:
+        raise ConfigurationError(f"{what} {path} is not a canonical fedledger model: {exc}") from None
+    return data

@@ -1,8 +1,9 @@
-"""Compile the round contract into the committed artifact that everything else deploys and talks to.
+"""Build tool: compile the round contract into the committed artifact that everything else deploys and talks to.
 
 The artifact (``fedledger/artifacts/FederatedRounds.json``) ships inside the package, so a participant or an auditor
-needs neither Node nor a compiler: :func:`load_artifact` reads it. Maintainers regenerate it with
-``python -m fedledger.compile`` after editing ``contracts/``; ``--check`` fails when it is stale (CI runs that).
+needs neither Node nor a compiler: ``fedledger.artifact.load_artifact`` reads it. This module is not part of the
+runtime package: maintainers run it from a checkout (``make compile``) after editing ``contracts/``; ``--check``
+fails when the artifact is stale (a unit test runs that).
 
 The compiler settings and source unit names are those of ``hardhat.config.js`` (Hardhat 3 names project files
 ``project/contracts/X.sol``), so Hardhat's bytecode and ours are the same bytes; a test checks it. With
@@ -10,8 +11,8 @@ The compiler settings and source unit names are those of ``hardhat.config.js`` (
 
 Usage::
 
-    python -m fedledger.compile            # rewrite the artifact
-    python -m fedledger.compile --check    # exit 1 if the committed artifact differs from a fresh compile
+    python tools/compile_contract.py            # rewrite the artifact (`make compile`)
+    python tools/compile_contract.py --check    # exit 1 if the committed artifact differs from a fresh compile
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import hashlib
 import json
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fedledger.artifact import ARTIFACT_NAME, CONTRACT_NAME, load_artifact
 from fedledger.exceptions import ConfigurationError
 
-CONTRACT_NAME = "FederatedRounds"
+__all__ = ["compile_contracts", "find_solc", "load_artifact", "main", "render_artifact", "write_artifact"]
 SOLC_VERSION = "0.8.28"
 # Keep identical to SOLC_SETTINGS in hardhat.config.js.
 SOLC_SETTINGS: dict[str, Any] = {
@@ -36,9 +37,8 @@ SOLC_SETTINGS: dict[str, Any] = {
     "metadata": {"bytecodeHash": "none", "appendCBOR": False},
 }
 HARDHAT_SOURCE_PREFIX = "project/"
-ARTIFACT_NAME = f"{CONTRACT_NAME}.json"
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 _OUTPUT_SELECTION = {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}}
 
 
@@ -156,16 +156,9 @@ def write_artifact(path: Path | None = None) -> Path:
     return path
 
 
-def load_artifact() -> dict[str, Any]:
-    """The committed artifact, read from the installed package (no Node, no compiler)."""
-    text = resources.files("fedledger").joinpath("artifacts", ARTIFACT_NAME).read_text(encoding="utf-8")
-    artifact: dict[str, Any] = json.loads(text)
-    return artifact
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m fedledger.compile``."""
-    parser = argparse.ArgumentParser(prog="python -m fedledger.compile", description=__doc__.splitlines()[0])
+    """Entry point of ``python tools/compile_contract.py``."""
+    parser = argparse.ArgumentParser(prog="tools/compile_contract.py", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed artifact is stale")
     args = parser.parse_args(argv)
     if not args.check:
@@ -177,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if committed != fresh:
         print(
             f"{target} is stale: it differs from a fresh compile of contracts/. "
-            "Run `python -m fedledger.compile` and commit the result.",
+            "Run `make compile` and commit the result.",
             file=sys.stderr,
         )
         return 1

@@ -1,6 +1,6 @@
 """Start a Hardhat 3 node (`hardhat node`) from the project's hardhat.config.js, on loopback.
 
-The node runs detached (see fedledger.processes); its pid goes into the devnet state file, and `devnet down`
+The node runs detached (see fedledger.devnet.processes); its pid goes into the devnet state file, and `devnet down`
 stops exactly that process group.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from fedledger import processes
+from fedledger.devnet import processes
 from fedledger.exceptions import DevnetError
 
 

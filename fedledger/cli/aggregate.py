@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from aggregator.coordinator import Coordinator, RoundNotReadyError, RoundOutcome
-from fedledger import output
-from fedledger.cli_options import Context
+from fedledger.cli import output
+from fedledger.cli.options import (
+    AccountOpt,
+    Context,
+    ContractOpt,
+    IpfsOpt,
+    JsonOpt,
+    KeyFileOpt,
+    RpcOpt,
+    TaskOpt,
+    run_command,
+)
 from fedledger.codec import digest_hex
 from fedledger.exceptions import ContractRevertError
 
@@ -50,7 +62,7 @@ def _say(outcome: RoundOutcome) -> None:
         output.say(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
 
 
-def aggregate(
+def _aggregate(
     ctx: Context, task: int, watch: bool, interval: float, max_rounds: int | None, as_json: bool
 ) -> None:
     closed: list[dict[str, Any]] = []
@@ -72,3 +84,26 @@ def aggregate(
                 break
     if as_json:
         output.emit_json(closed[0] if not watch else {"rounds": closed})
+
+
+def aggregate(
+    task: TaskOpt,
+    watch: Annotated[
+        bool, typer.Option(help="Keep following the chain and finalize round after round.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, max=3600, help="Seconds between checks with --watch.")
+    ] = 2.0,
+    max_rounds: Annotated[
+        int | None, typer.Option(min=1, help="With --watch: stop after closing this many rounds.")
+    ] = None,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    ipfs_api: IpfsOpt = None,
+    account: AccountOpt = None,
+    key_file: KeyFileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Finalize the open round once every participant submitted or its deadline passed."""
+    ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
+    run_command(lambda: _aggregate(ctx, task, watch, interval, max_rounds, json_))

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fedledger import output
-from fedledger.demo import DemoConfig, run_demo
-from fedledger.report import write_report
+import typer
+
+from fedledger.cli import output
+from fedledger.cli.options import JsonOpt, require_extra, run_command
 
 
 def demo(
+    participants: Annotated[
+        int, typer.Option(min=1, max=256, help="Participants (each its own data slice).")
+    ] = 4,
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 5,
+    dataset: Annotated[
+        str, typer.Option(help="bikes (UCI bike sharing, RMSE) or digits (accuracy).")
+    ] = "bikes",
+    strategy: Annotated[str, typer.Option(help="Aggregation rule, e.g. fedavg or fedsgd:lr=0.3.")] = "fedavg",
+    seed: Annotated[int, typer.Option(help="Seed for data split, initial model and training.")] = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write report.json, learning_curve.png and the content store (store/) here."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a whole federation on the embedded chain and store, then audit every round."""
+    run_command(lambda: _demo(participants, rounds, dataset, strategy, seed, report, json_))
+
+
+def _demo(
     participants: int,
     rounds: int,
     dataset: str,
@@ -18,8 +40,17 @@ def demo(
     report_dir: Path | None,
     as_json: bool,
 ) -> None:
+    require_extra("demo", "`fedledger demo`")
+    from fedledger.demo.report import write_report
+    from fedledger.demo.runner import DemoConfig, run_demo
+
     config = DemoConfig(
-        participants=participants, rounds=rounds, dataset=dataset, strategy=strategy, seed=seed
+        participants=participants,
+        rounds=rounds,
+        dataset=dataset,
+        strategy=strategy,
+        seed=seed,
+        store_dir=report_dir / "store" if report_dir else None,
     )
     with output.progress(not as_json) as show:
         report = run_demo(config, show)

@@ -2,7 +2,10 @@
 
 An in-process eth-tester chain and a local content-addressed directory stand in for the devnet and IPFS; every
 other line of code is the same the separate `fedledger node train`, `aggregate` and `audit verify` commands run.
-This is the one module (with the CLI) that reaches both sides, fl_node and aggregator.
+Like the CLI, the demo is a face of the house: it reaches both sides, fl_node and aggregator.
+
+The content store lives in a temporary folder removed at the end of the run, unless ``store_dir`` names one to
+keep (the CLI's ``--report DIR`` keeps it as ``DIR/store``, so the report's CIDs can be checked later).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from fedledger import codec
 from fedledger.audit import audit_summary, task_history, verify_task
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.store import LocalStore
+from fedledger.strategy_spec import parse_spec
 from fl_node.data import load_dataset, partition
 from fl_node.model import initial_model
 from fl_node.participant import train_and_submit
@@ -73,10 +77,16 @@ def _metric(metric: Metric) -> dict[str, Any]:
 
 def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -> DemoReport:
     """Deploy, create a task, run ``rounds`` rounds with ``participants`` participants, then audit every round."""
+    if config.store_dir is not None:
+        return _run(config, config.store_dir, on_progress)
+    with tempfile.TemporaryDirectory(prefix="fedledger-demo-") as scratch:
+        return _run(config, Path(scratch), on_progress)
+
+
+def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoReport:
     started = time.perf_counter()
-    spec = strategy_from_spec(config.strategy).spec
+    spec = strategy_from_spec(parse_spec(config.strategy)).spec  # fail before any training
     split = load_dataset(config.dataset, seed=config.seed)  # type: ignore[arg-type]
-    store_dir = config.store_dir or Path(tempfile.mkdtemp(prefix="fedledger-demo-"))
     store = LocalStore(store_dir)
     w3 = connect(EMBEDDED)
     owner = Signer(w3.eth.accounts[0])
@@ -101,7 +111,7 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
 
     on_progress("training the centralised baseline")
     report = DemoReport(
-        config={**asdict(config), "strategy": spec, "store_dir": str(store_dir)},
+        config={**asdict(config), "strategy": spec, "store_dir": str(config.store_dir or "")},
         contract=ledger.address,
         task_id=task_id,
         initial_metric=_metric(evaluate(initial, split)),

@@ -1,7 +1,9 @@
-"""Options shared by many commands, the lazily opened chain/IPFS context, and error-to-exit-code mapping."""
+"""Options shared by many commands (declared once here), the lazily opened chain/IPFS context, extras checks,
+and the mapping of library errors to one clear line and an exit code."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,29 +14,56 @@ import typer
 from rich.markup import escape
 from web3 import Web3
 
-from fedledger import output
+from fedledger.cli import output
+from fedledger.cli.settings import (
+    ENV_CONTRACT,
+    ENV_IPFS,
+    ENV_KEY,
+    ENV_RPC,
+    Endpoints,
+    open_content_store,
+    open_ledger,
+    resolve_endpoints,
+    resolve_signer,
+)
 from fedledger.exceptions import ConfigurationError, FedLedgerError
 from fedledger.ledger import Ledger, Signer
-from fedledger.settings import Endpoints, open_content_store, open_ledger, resolve_endpoints, resolve_signer
 from fedledger.store import ContentStore
 
+# Help texts escape their brackets: rich markup would otherwise eat "[env ...]" as a tag.
 RpcOpt = Annotated[
-    str | None, typer.Option(help="Ethereum JSON-RPC URL [env FEDLEDGER_RPC_URL; devnet state].")
+    str | None,
+    typer.Option(help=f"Ethereum JSON-RPC URL, or 'embedded' \\[env {ENV_RPC}; else the devnet state file]."),
 ]
-ContractOpt = Annotated[str | None, typer.Option(help="Round contract address [env FEDLEDGER_CONTRACT].")]
+ContractOpt = Annotated[str | None, typer.Option(help=f"Round contract address \\[env {ENV_CONTRACT}].")]
 IpfsOpt = Annotated[
     str | None,
-    typer.Option(help="IPFS RPC API: multiaddr or http URL, or local:DIR [env FEDLEDGER_IPFS_API]."),
+    typer.Option(help=f"IPFS RPC API: multiaddr or http URL, or local:DIR \\[env {ENV_IPFS}]."),
 ]
 AccountOpt = Annotated[
-    int | None, typer.Option(help="Sign as the node's dev account N (devnets; default 0).")
+    int | None, typer.Option(min=0, help="Sign as the node's dev account N (devnets; default 0).")
 ]
 KeyFileOpt = Annotated[
     Path | None,
-    typer.Option(help="File holding the signer's hex private key (real chains) [env FEDLEDGER_PRIVATE_KEY]."),
+    typer.Option(help=f"File holding the signer's hex private key (real chains) \\[or env {ENV_KEY}]."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
-TaskOpt = Annotated[int, typer.Option(help="Task id.")]
+TaskOpt = Annotated[int, typer.Option(min=1, max=2**256 - 1, help="Task id.")]
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "node": ("torch", "sklearn"),
+    "demo": ("torch", "sklearn", "eth_tester", "matplotlib"),
+}
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Raise ConfigurationError naming the extra to install when one of its packages is missing."""
+    missing = [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"{what} needs the [{extra}] extra ({', '.join(missing)} not installed): "
+            f"pip install 'fedledger[{extra}]'"
+        )
 
 
 @dataclass
@@ -44,8 +73,8 @@ class Context:
     rpc_url: str | None
     contract: str | None
     ipfs_api: str | None
-    account: int | None
-    key_file: Path | None
+    account: int | None = None
+    key_file: Path | None = None
     _endpoints: Endpoints | None = field(default=None, repr=False)
 
     @property
@@ -71,18 +100,11 @@ class Context:
         return resolve_signer(self.w3, self.account, self.key_file)
 
 
-def context(
-    rpc_url: str | None,
-    contract: str | None,
-    ipfs_api: str | None,
-    account: int | None,
-    key_file: Path | None,
-) -> Context:
-    return Context(rpc_url, contract, ipfs_api, account, key_file)
-
-
 def run_command(body: Callable[[], None]) -> None:
-    """Run a command body; library errors become one clear line on stderr and a non-zero exit code."""
+    """Run a command body; library errors become one clear line on stderr and a non-zero exit code.
+
+    Exit codes: 1 for errors of the chain, the store or the data; 2 for bad settings or usage; 130 on Ctrl-C.
+    """
     try:
         body()
     except ConfigurationError as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fedledger.exceptions import DevnetError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def node_bin_dir() -> Path:

@@ -1,0 +1,97 @@
+"""`fedledger participant add|remove|list`: the task owner manages the allowlist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fedledger.cli import output
+from fedledger.cli.options import (
+    AccountOpt,
+    Context,
+    ContractOpt,
+    JsonOpt,
+    KeyFileOpt,
+    RpcOpt,
+    TaskOpt,
+    run_command,
+)
+from fedledger.cli.settings import resolve_address
+from fedledger.ledger import Ledger
+
+app = typer.Typer(help="Manage a task's allowlist (owner only).", no_args_is_help=True)
+AddressArg = Annotated[str, typer.Argument(help="Address, or dev account number N.")]
+
+
+def current_participants(ledger: Ledger, task: int) -> list[str]:
+    """The allowlist in the order accounts joined (replayed from events)."""
+    members: list[str] = []
+    for change in ledger.participant_changes(task):
+        if change.added:
+            members.append(change.participant)
+        elif change.participant in members:
+            members.remove(change.participant)
+    return members
+
+
+def _change(ctx: Context, task: int, who: str, add: bool, as_json: bool) -> None:
+    address = resolve_address(ctx.w3, who)
+    change = ctx.ledger.add_participant if add else ctx.ledger.remove_participant
+    tx = change(ctx.signer, task, address)
+    if as_json:
+        output.emit_json({"task_id": task, "participant": address, "added": add, "gas": tx.gas_used})
+    else:
+        output.say(f"{'added' if add else 'removed'} {address} {'to' if add else 'from'} task {task}")
+
+
+@app.command("add")
+def add(
+    address: AddressArg,
+    task: TaskOpt,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    account: AccountOpt = None,
+    key_file: KeyFileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add ADDRESS to the task's allowlist."""
+    run_command(
+        lambda: _change(Context(rpc_url, contract, None, account, key_file), task, address, True, json_)
+    )
+
+
+@app.command("remove")
+def remove(
+    address: AddressArg,
+    task: TaskOpt,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    account: AccountOpt = None,
+    key_file: KeyFileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove ADDRESS from the task's allowlist."""
+    run_command(
+        lambda: _change(Context(rpc_url, contract, None, account, key_file), task, address, False, json_)
+    )
+
+
+@app.command("list")
+def list_(
+    task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt = False
+) -> None:
+    """List the task's current participants (from its events)."""
+
+    def body() -> None:
+        members = current_participants(Context(rpc_url, contract, None).ledger, task)
+        if json_:
+            output.emit_json({"task_id": task, "participants": members})
+        else:
+            output.table(
+                f"task {task}: {len(members)} participants",
+                ["#", "address"],
+                [[i, m] for i, m in enumerate(members)],
+            )
+
+    run_command(body)
