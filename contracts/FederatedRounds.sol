@@ -4,17 +4,26 @@ pragma solidity ^0.8.28;
 import {IFederatedRounds} from "./IFederatedRounds.sol";
 
 /// @title FederatedRounds
-/// @notice One contract hosting many federated-learning tasks: allowlists, rounds, update registrations and the
-///         global models the aggregator commits. Its events are the audit log (see IFederatedRounds).
-/// @dev Gas: a submission writes no fresh slot. The participant's slot (allowed flag + last round submitted) already
-///      exists since addParticipant and the round slot (round, deadline, submissions, participantCount) since
-///      openRound, so submitUpdate costs two cold reads and two nonzero-to-nonzero writes whatever the task's size.
-///      The update's CID lives in the event only.
+/// @notice One contract hosting many federated-learning tasks: allowlists with sample caps, rounds with deadlines and
+///         grace periods, update registrations, and the global models the aggregator commits together with the
+///         outcome (included, or excluded with a reason) of every submission. Its events are the audit log.
+/// @dev Gas: a submission writes no fresh slot. The participant's slot (allowed flag, last round submitted, cap)
+///      exists since addParticipant and the round slot (round, deadline, submissions, participantCount, task cap)
+///      since openRound, so submitUpdate costs two cold reads and two nonzero-to-nonzero writes whatever the task's
+///      size. Finalize reads the reason bytes 32 at a time (SWAR), so it grows by a few hundred gas per 32
+///      submissions plus calldata and log bytes.
 contract FederatedRounds is IFederatedRounds {
-    /// @dev Longest round allowed; keeps `block.timestamp + roundDuration` far inside uint64.
-    uint64 private constant MAX_ROUND_DURATION = type(uint32).max;
-    /// @dev Width of the inclusion bitmap: most participants per task, and most submissions per round.
-    uint32 private constant MAX_PARTICIPANTS = 256;
+    /// @dev Longest round and grace period allowed; keeps `block.timestamp + roundDuration` far inside uint64.
+    uint64 private constant MAX_DURATION = type(uint32).max;
+    /// @dev Most participants per task, and most submissions per round (bounds one finalize's calldata and log).
+    uint32 private constant MAX_PARTICIPANTS = 4096;
+    /// @dev Highest reason code (13: not_sampled) and the outlier code; see the README for the table.
+    uint256 private constant MAX_REASON = 13;
+    uint256 private constant OUTLIER = 12;
+    /// @dev Byte-wise SWAR masks.
+    uint256 private constant LOW7 = 0x7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f;
+    uint256 private constant HIGH = 0x8080808080808080808080808080808080808080808080808080808080808080;
+    uint256 private constant ONES = 0x0101010101010101010101010101010101010101010101010101010101010101;
 
     /// @dev Per task. Fields are ordered so that each commented group packs into one slot.
     struct Task {
@@ -27,9 +36,14 @@ contract FederatedRounds is IFederatedRounds {
         uint64 deadline;
         uint32 submissions;
         uint32 participantCount;
+        uint64 maxSamples;
         // slot 2
         address owner;
-        // slots 3..5
+        uint32 clientsPerRound;
+        uint64 gracePeriod;
+        // slot 3
+        uint64 maxUpdateBytes;
+        // slots 4..6
         bytes32 modelDigest;
         string modelCid;
         string strategy;
@@ -39,6 +53,7 @@ contract FederatedRounds is IFederatedRounds {
     struct Member {
         bool allowed;
         uint64 lastSubmitted; // last round this account submitted in (0: never); kept across removal
+        uint64 maxSamples; // the account's own cap (0: none)
     }
 
     uint256 private _taskCount;
@@ -67,7 +82,13 @@ contract FederatedRounds is IFederatedRounds {
             participantCount: t.participantCount,
             modelDigest: t.modelDigest,
             modelCid: t.modelCid,
-            strategy: t.strategy
+            strategy: t.strategy,
+            limits: TaskLimits({
+                maxSamples: t.maxSamples,
+                maxUpdateBytes: t.maxUpdateBytes,
+                gracePeriod: t.gracePeriod,
+                clientsPerRound: t.clientsPerRound
+            })
         });
     }
 
@@ -81,6 +102,11 @@ contract FederatedRounds is IFederatedRounds {
         return round != 0 && _members[taskId][account].lastSubmitted == round;
     }
 
+    /// @inheritdoc IFederatedRounds
+    function sampleCap(uint256 taskId, address account) external view returns (uint64) {
+        return _cap(_tasks[taskId].maxSamples, _members[taskId][account].maxSamples);
+    }
+
     // ------------------------------------------------------------------ mutations
 
     /// @inheritdoc IFederatedRounds
@@ -90,31 +116,54 @@ contract FederatedRounds is IFederatedRounds {
         string calldata initialCid,
         uint32 quorum,
         uint64 roundDuration,
-        string calldata strategy
+        string calldata strategy,
+        TaskLimits calldata limits
     ) external returns (uint256 taskId) {
         if (aggregator == address(0)) revert FederatedRoundsInvalidParameter("aggregator");
         if (initialDigest == bytes32(0)) revert FederatedRoundsInvalidParameter("initialDigest");
         if (bytes(initialCid).length == 0) revert FederatedRoundsInvalidParameter("initialCid");
-        if (quorum == 0) revert FederatedRoundsInvalidParameter("quorum");
-        if (roundDuration == 0 || roundDuration > MAX_ROUND_DURATION) {
-            revert FederatedRoundsInvalidParameter("roundDuration");
-        }
+        if (quorum == 0 || quorum > MAX_PARTICIPANTS) revert FederatedRoundsInvalidParameter("quorum");
+        if (roundDuration == 0 || roundDuration > MAX_DURATION) revert FederatedRoundsInvalidParameter("roundDuration");
         if (bytes(strategy).length == 0) revert FederatedRoundsInvalidParameter("strategy");
+        if (limits.maxUpdateBytes == 0) revert FederatedRoundsInvalidParameter("maxUpdateBytes");
+        if (limits.gracePeriod > MAX_DURATION) revert FederatedRoundsInvalidParameter("gracePeriod");
+        if (limits.clientsPerRound > MAX_PARTICIPANTS || (limits.clientsPerRound != 0 && limits.clientsPerRound < quorum))
+        {
+            revert FederatedRoundsInvalidParameter("clientsPerRound");
+        }
 
         taskId = ++_taskCount;
         Task storage t = _tasks[taskId];
         t.aggregator = aggregator;
         t.quorum = quorum;
         t.roundDuration = roundDuration;
+        t.maxSamples = limits.maxSamples;
         t.owner = msg.sender;
+        t.clientsPerRound = limits.clientsPerRound;
+        t.gracePeriod = limits.gracePeriod;
+        t.maxUpdateBytes = limits.maxUpdateBytes;
         t.modelDigest = initialDigest;
         t.modelCid = initialCid;
         t.strategy = strategy;
         emit TaskCreated(taskId, msg.sender, aggregator, initialDigest, initialCid, quorum, roundDuration, strategy);
+        emit TaskConfigured(
+            taskId, limits.maxSamples, limits.maxUpdateBytes, limits.gracePeriod, limits.clientsPerRound
+        );
     }
 
     /// @inheritdoc IFederatedRounds
-    function addParticipant(uint256 taskId, address account) external {
+    function setAggregator(uint256 taskId, address aggregator) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        if (aggregator == address(0)) revert FederatedRoundsInvalidParameter("aggregator");
+
+        address previous = t.aggregator;
+        t.aggregator = aggregator;
+        emit AggregatorChanged(taskId, previous, aggregator);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function addParticipant(uint256 taskId, address account, uint64 maxSamples) external {
         Task storage t = _existingTask(taskId);
         if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
         if (account == address(0)) revert FederatedRoundsInvalidParameter("account");
@@ -123,8 +172,9 @@ contract FederatedRounds is IFederatedRounds {
         if (t.participantCount >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
 
         m.allowed = true;
+        m.maxSamples = maxSamples;
         t.participantCount += 1;
-        emit ParticipantAdded(taskId, account);
+        emit ParticipantAdded(taskId, account, maxSamples);
     }
 
     /// @inheritdoc IFederatedRounds
@@ -140,10 +190,11 @@ contract FederatedRounds is IFederatedRounds {
     }
 
     /// @inheritdoc IFederatedRounds
-    /// @dev A caller who is neither owner nor aggregator gets FederatedRoundsNotOwner.
     function openRound(uint256 taskId) external {
         Task storage t = _existingTask(taskId);
-        if (msg.sender != t.owner && msg.sender != t.aggregator) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        if (msg.sender != t.owner && msg.sender != t.aggregator) {
+            revert FederatedRoundsNotOwnerOrAggregator(taskId, msg.sender);
+        }
         if (t.round != 0) revert FederatedRoundsRoundAlreadyOpen(taskId, t.round);
 
         _openRound(taskId, t, 1);
@@ -164,11 +215,13 @@ contract FederatedRounds is IFederatedRounds {
         if (round != open) revert FederatedRoundsWrongRound(taskId, open, round);
         if (block.timestamp >= t.deadline) revert FederatedRoundsDeadlinePassed(taskId, round, t.deadline);
         if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
-        // Reachable only through leave-and-rejoin churn; keeps every submission index inside the bitmap.
+        // Reachable only through leave-and-rejoin churn; keeps every submission index inside the limit.
         if (t.submissions >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
         if (digest == bytes32(0)) revert FederatedRoundsInvalidParameter("digest");
         if (bytes(cid).length == 0) revert FederatedRoundsInvalidParameter("cid");
         if (numSamples == 0) revert FederatedRoundsInvalidParameter("numSamples");
+        uint64 cap = _cap(t.maxSamples, m.maxSamples);
+        if (cap != 0 && numSamples > cap) revert FederatedRoundsTooManySamples(taskId, msg.sender, numSamples, cap);
 
         m.lastSubmitted = round;
         t.submissions += 1;
@@ -176,49 +229,53 @@ contract FederatedRounds is IFederatedRounds {
     }
 
     /// @inheritdoc IFederatedRounds
-    /// @dev Allowed once every allowlisted participant has submitted, or once the deadline has passed.
+    /// @dev Allowed once every participant (or, when the task samples, clientsPerRound of them) has submitted, or
+    ///      once the deadline has passed.
     function finalizeRound(
         uint256 taskId,
         uint64 round,
         bytes32 globalDigest,
         string calldata globalCid,
-        bytes32 includedRoot,
-        uint32 numIncluded
+        bytes calldata reasons
     ) external {
         Task storage t = _existingTask(taskId);
         if (msg.sender != t.aggregator) revert FederatedRoundsNotAggregator(taskId, msg.sender);
         _checkOpenRound(taskId, t, round);
         uint32 submitted = t.submissions;
-        if (submitted < t.participantCount && block.timestamp < t.deadline) {
+        if (!_allIn(t, submitted) && block.timestamp < t.deadline) {
             revert FederatedRoundsRoundStillRunning(taskId, round, t.deadline);
         }
-        if (numIncluded < t.quorum) revert FederatedRoundsQuorumNotMet(taskId, round, numIncluded, t.quorum);
-        if (numIncluded > submitted) revert FederatedRoundsTooManyIncluded(taskId, round, numIncluded, submitted);
         if (globalDigest == bytes32(0)) revert FederatedRoundsInvalidParameter("globalDigest");
         if (bytes(globalCid).length == 0) revert FederatedRoundsInvalidParameter("globalCid");
-        uint256 bitmap = uint256(includedRoot);
-        if (bitmap >> submitted != 0 || _popCount(bitmap) != numIncluded) {
-            revert FederatedRoundsBadInclusion(taskId, round, includedRoot);
-        }
+        (uint32 included, uint32 valid) = _tally(taskId, round, reasons, submitted);
+        if (included == 0 || valid < t.quorum) revert FederatedRoundsQuorumNotMet(taskId, round, valid, t.quorum);
 
         t.modelDigest = globalDigest;
         t.modelCid = globalCid;
-        emit RoundFinalized(taskId, round, globalDigest, globalCid, includedRoot, numIncluded);
+        emit RoundFinalized(taskId, round, globalDigest, globalCid, keccak256(reasons), included, reasons);
         _openRound(taskId, t, round + 1);
     }
 
     /// @inheritdoc IFederatedRounds
-    function closeFailedRound(uint256 taskId, uint64 round) external {
+    function closeFailedRound(uint256 taskId, uint64 round, bytes calldata reasons) external {
         Task storage t = _existingTask(taskId);
         _checkOpenRound(taskId, t, round);
-        if (block.timestamp < t.deadline) revert FederatedRoundsRoundStillRunning(taskId, round, t.deadline);
-        // With quorum reached only the aggregator may give up on the round: it does so when fewer than `quorum`
-        // of the submitted updates are valid (it cannot finalize those), so the task never gets stuck.
-        if (t.submissions >= t.quorum && msg.sender != t.aggregator) {
-            revert FederatedRoundsQuorumReached(taskId, round, t.submissions, t.quorum);
+        uint64 deadline = t.deadline;
+        if (block.timestamp < deadline) revert FederatedRoundsRoundStillRunning(taskId, round, deadline);
+        uint32 submitted = t.submissions;
+        bool belowQuorum = submitted < t.quorum;
+        bool graceOver = block.timestamp >= uint256(deadline) + t.gracePeriod;
+        if (!belowQuorum && !graceOver) {
+            // Quorum reached inside the grace period: only the aggregator may give up, and only by naming, for
+            // every submission, why fewer than quorum of them are valid (the audit re-checks each reason).
+            if (msg.sender != t.aggregator) revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            (, uint32 valid) = _tally(taskId, round, reasons, submitted);
+            if (valid >= t.quorum) revert FederatedRoundsEnoughValid(taskId, round, valid, t.quorum);
+        } else if (reasons.length != 0) {
+            _tally(taskId, round, reasons, submitted); // optional, but well-formed when given
         }
 
-        emit RoundFailed(taskId, round); // failing changes no state of its own: the next round replaces it
+        emit RoundFailed(taskId, round, msg.sender, reasons); // the next round replaces the failed one's state
         _openRound(taskId, t, round + 1);
     }
 
@@ -237,15 +294,65 @@ contract FederatedRounds is IFederatedRounds {
         if (round != open) revert FederatedRoundsWrongRound(taskId, open, round);
     }
 
-    /// @dev Number of set bits in `x` (SWAR: 2-, 4-, then 8-bit partial sums, added up by one multiplication).
-    function _popCount(uint256 x) private pure returns (uint256) {
-        if (x == type(uint256).max) return 256; // the one count that does not fit the final byte
+    /// @dev Whether enough participants submitted to close the round before its deadline.
+    function _allIn(Task storage t, uint32 submitted) private view returns (bool) {
+        uint32 expected = t.participantCount;
+        uint32 sampled = t.clientsPerRound;
+        if (sampled != 0 && sampled < expected) expected = sampled;
+        return submitted >= expected;
+    }
+
+    /// @dev The tighter of two caps, where 0 means none.
+    function _cap(uint64 a, uint64 b) private pure returns (uint64) {
+        if (a == 0) return b;
+        if (b == 0 || a < b) return a;
+        return b;
+    }
+
+    /// @dev Tally of `reasons`, which must hold exactly one known reason code per submission: `included` counts the
+    ///      zero bytes, `valid` adds the outliers (code 12: valid updates a robust rule rejected), which count toward
+    ///      the quorum because the rule considered them. Reads 32 bytes at a time; the bytes past the end of the
+    ///      last word are cleared, since the caller controls what follows in calldata.
+    function _tally(uint256 taskId, uint64 round, bytes calldata reasons, uint32 submitted)
+        private
+        pure
+        returns (uint32 included, uint32 valid)
+    {
+        uint256 length = reasons.length;
+        if (length != submitted) revert FederatedRoundsBadReasons(taskId, round, length, submitted);
+        uint256 nonzero;
+        uint256 notOutlier;
+        bool unknown;
+        for (uint256 i = 0; i < length; i += 32) {
+            uint256 word;
+            assembly ("memory-safe") {
+                word := calldataload(add(reasons.offset, i))
+            }
+            unchecked {
+                if (length - i < 32) {
+                    uint256 shift = 8 * (32 - (length - i));
+                    word = (word >> shift) << shift;
+                }
+                uint256 tooBig = (((word & LOW7) + (0x7f - MAX_REASON) * ONES) | word) & HIGH;
+                unknown = unknown || tooBig != 0;
+                nonzero += _nonzeroBytes(word);
+                notOutlier += _nonzeroBytes(word ^ (OUTLIER * ONES)); // the cleared tail is never an outlier
+            }
+        }
+        if (unknown) revert FederatedRoundsUnknownReason(taskId, round);
         unchecked {
-            uint256 all = type(uint256).max;
-            x -= (x >> 1) & (all / 3); // 0x55..: pairs
-            x = (x & (all / 5)) + ((x >> 2) & (all / 5)); // 0x33..: nibbles
-            x = (x + (x >> 4)) & (all / 17); // 0x0f..: bytes
-            return (x * (all / 255)) >> 248; // 0x01..: sum of all bytes lands in the top byte
+            uint256 words = (length + 31) / 32;
+            included = uint32(length - nonzero);
+            valid = included + uint32(32 * words - notOutlier);
+        }
+    }
+
+    /// @dev How many of the 32 bytes of `word` are nonzero (SWAR: a byte's high bit is set iff the byte is nonzero,
+    ///      then one multiplication adds the 32 flags up in the top byte).
+    function _nonzeroBytes(uint256 word) private pure returns (uint256) {
+        unchecked {
+            uint256 isSet = (((word & LOW7) + LOW7) | word) & HIGH;
+            return ((isSet >> 7) * ONES) >> 248;
         }
     }
 
@@ -255,6 +362,7 @@ contract FederatedRounds is IFederatedRounds {
         t.round = round;
         t.deadline = deadline;
         t.submissions = 0;
-        emit RoundOpened(taskId, round, deadline, t.modelDigest);
+        bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), taskId, round));
+        emit RoundOpened(taskId, round, deadline, t.modelDigest, seed);
     }
 }

@@ -3,95 +3,22 @@ pragma solidity ^0.8.28;
 
 /// @title IFederatedRounds
 /// @notice Errors, events and external functions of the fedledger round contract. The events are the public audit
-///         schema: an auditor rebuilds every task's history, and re-derives every global model, from them alone.
+///         schema: an auditor rebuilds every task's history, re-checks every inclusion and exclusion, and re-derives
+///         every global model, from them alone (see the README's protocol section).
 /// @dev Rounds are numbered from 1. Round r is open from RoundOpened until RoundFinalized or RoundFailed; finalizing
 ///      or failing round r opens round r + 1 at once, on the new global model or on the same base respectively.
+///      Submission i of a round is the i-th UpdateSubmitted event of that round in chain order. A round's outcome
+///      is one reason byte per submission: 0 = included, 1..13 = excluded for a named reason (README).
 interface IFederatedRounds {
-    // ------------------------------------------------------------------ errors
+    // ------------------------------------------------------------------ types
 
-    /// @notice No task has this id.
-    error FederatedRoundsUnknownTask(uint256 taskId);
-    /// @notice Only the task's owner may do this.
-    error FederatedRoundsNotOwner(uint256 taskId, address caller);
-    /// @notice Only the task's aggregator may do this.
-    error FederatedRoundsNotAggregator(uint256 taskId, address caller);
-    /// @notice The account is not on the task's allowlist.
-    error FederatedRoundsNotParticipant(uint256 taskId, address account);
-    /// @notice The account is already on the task's allowlist.
-    error FederatedRoundsAlreadyParticipant(uint256 taskId, address account);
-    /// @notice A parameter is unusable (zero address, zero quorum, zero or over-long duration, empty CID or
-    ///         strategy, zero digest, zero sample count); `name` is the parameter's name.
-    error FederatedRoundsInvalidParameter(string name);
-    /// @notice A round is already open; it must finalize or fail first.
-    error FederatedRoundsRoundAlreadyOpen(uint256 taskId, uint64 round);
-    /// @notice No round is open on the task (it was never opened).
-    error FederatedRoundsNoOpenRound(uint256 taskId);
-    /// @notice The call names a round other than the one that is open.
-    error FederatedRoundsWrongRound(uint256 taskId, uint64 openRound, uint64 givenRound);
-    /// @notice The round's deadline has passed: no more submissions.
-    error FederatedRoundsDeadlinePassed(uint256 taskId, uint64 round, uint64 deadline);
-    /// @notice The participant already submitted in this round.
-    error FederatedRoundsAlreadySubmitted(uint256 taskId, uint64 round, address participant);
-    /// @notice Not every participant has submitted and the deadline has not passed yet.
-    error FederatedRoundsRoundStillRunning(uint256 taskId, uint64 round, uint64 deadline);
-    /// @notice Fewer updates than the quorum (submitted, or claimed as included).
-    error FederatedRoundsQuorumNotMet(uint256 taskId, uint64 round, uint32 count, uint32 quorum);
-    /// @notice The aggregator claims to include more updates than were submitted.
-    error FederatedRoundsTooManyIncluded(uint256 taskId, uint64 round, uint32 numIncluded, uint32 submitted);
-    /// @notice The round reached quorum, so only its aggregator may close it as failed (it must finalize it, or
-    ///         fail it when too few updates are valid).
-    error FederatedRoundsQuorumReached(uint256 taskId, uint64 round, uint32 submitted, uint32 quorum);
-    /// @notice The inclusion bitmap does not name exactly `numIncluded` of the round's submissions (its population
-    ///         count differs from numIncluded, or a bit points past the last submission).
-    error FederatedRoundsBadInclusion(uint256 taskId, uint64 round, bytes32 includedRoot);
-    /// @notice The task is full: the inclusion bitmap has room for `maxParticipants` submissions per round.
-    error FederatedRoundsTooManyParticipants(uint256 taskId, uint32 maxParticipants);
-
-    // ------------------------------------------------------------------ events
-
-    /// @notice A task was created. `strategy` names the aggregation rule (e.g. "fedavg", "fedsgd:lr=0.5") so that
-    ///         an auditor can re-derive every global model from the events alone.
-    event TaskCreated(
-        uint256 indexed taskId,
-        address indexed owner,
-        address aggregator,
-        bytes32 initialDigest,
-        string initialCid,
-        uint32 quorum,
-        uint64 roundDuration,
-        string strategy
-    );
-    /// @notice An account joined the task's allowlist.
-    event ParticipantAdded(uint256 indexed taskId, address indexed participant);
-    /// @notice An account left the task's allowlist.
-    event ParticipantRemoved(uint256 indexed taskId, address indexed participant);
-    /// @notice A round opened; submissions are accepted while block.timestamp < deadline.
-    event RoundOpened(uint256 indexed taskId, uint64 indexed round, uint64 deadline, bytes32 baseDigest);
-    /// @notice A participant registered its update: sha256 `digest` of the canonical bytes, stored under `cid`.
-    event UpdateSubmitted(
-        uint256 indexed taskId,
-        uint64 indexed round,
-        address indexed participant,
-        bytes32 digest,
-        string cid,
-        uint64 numSamples
-    );
-    /// @notice The aggregator committed the round's global model and which updates it used.
-    /// @dev `includedRoot` is a 256-bit bitmap over the round's submissions in chain order: bit i set means the i-th
-    ///      UpdateSubmitted of the round is in the global model (see fedledger/inclusion.py). The contract checks
-    ///      that exactly `numIncluded` bits are set and none points past the last submission.
-    event RoundFinalized(
-        uint256 indexed taskId,
-        uint64 indexed round,
-        bytes32 globalDigest,
-        string globalCid,
-        bytes32 includedRoot,
-        uint32 numIncluded
-    );
-    /// @notice The round's deadline passed below quorum; the next round opens on the same base model.
-    event RoundFailed(uint256 indexed taskId, uint64 indexed round);
-
-    // ------------------------------------------------------------------ views
+    /// @notice Limits a task is created with; they never change and are emitted in TaskConfigured.
+    struct TaskLimits {
+        uint64 maxSamples; // most samples one submission may claim (0: no task-wide cap)
+        uint64 maxUpdateBytes; // largest update (and global model) in bytes; auditors apply the same limit
+        uint64 gracePeriod; // after deadline + gracePeriod anyone may fail a round, quorum or not
+        uint32 clientsPerRound; // participants sampled per round from the round's seed (0: everyone)
+    }
 
     /// @notice Everything about a task an off-chain client needs to act on it.
     struct TaskView {
@@ -107,7 +34,109 @@ interface IFederatedRounds {
         bytes32 modelDigest; // the current base model: initial, or the last finalized global model
         string modelCid;
         string strategy;
+        TaskLimits limits;
     }
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice No task has this id.
+    error FederatedRoundsUnknownTask(uint256 taskId);
+    /// @notice Only the task's owner may do this.
+    error FederatedRoundsNotOwner(uint256 taskId, address caller);
+    /// @notice Only the task's owner or its aggregator may do this.
+    error FederatedRoundsNotOwnerOrAggregator(uint256 taskId, address caller);
+    /// @notice Only the task's aggregator may do this.
+    error FederatedRoundsNotAggregator(uint256 taskId, address caller);
+    /// @notice The account is not on the task's allowlist.
+    error FederatedRoundsNotParticipant(uint256 taskId, address account);
+    /// @notice The account is already on the task's allowlist.
+    error FederatedRoundsAlreadyParticipant(uint256 taskId, address account);
+    /// @notice A parameter is unusable (zero address, zero or too large quorum, zero or over-long duration, empty
+    ///         CID or strategy, zero digest, zero sample count, zero byte limit...); `name` is the parameter's name.
+    error FederatedRoundsInvalidParameter(string name);
+    /// @notice A round is already open; it must finalize or fail first.
+    error FederatedRoundsRoundAlreadyOpen(uint256 taskId, uint64 round);
+    /// @notice No round is open on the task (it was never opened).
+    error FederatedRoundsNoOpenRound(uint256 taskId);
+    /// @notice The call names a round other than the one that is open.
+    error FederatedRoundsWrongRound(uint256 taskId, uint64 openRound, uint64 givenRound);
+    /// @notice The round's deadline has passed: no more submissions.
+    error FederatedRoundsDeadlinePassed(uint256 taskId, uint64 round, uint64 deadline);
+    /// @notice The participant already submitted in this round.
+    error FederatedRoundsAlreadySubmitted(uint256 taskId, uint64 round, address participant);
+    /// @notice The submission claims more samples than the task's or the participant's cap allows.
+    error FederatedRoundsTooManySamples(uint256 taskId, address participant, uint64 numSamples, uint64 cap);
+    /// @notice Not every (sampled) participant has submitted and the deadline has not passed yet.
+    error FederatedRoundsRoundStillRunning(uint256 taskId, uint64 round, uint64 deadline);
+    /// @notice Fewer than quorum valid updates (included, or rejected as outliers by a robust rule), or none included.
+    error FederatedRoundsQuorumNotMet(uint256 taskId, uint64 round, uint32 count, uint32 quorum);
+    /// @notice The reasons do not cover exactly the round's submissions: one byte per submission is required.
+    error FederatedRoundsBadReasons(uint256 taskId, uint64 round, uint256 length, uint32 submitted);
+    /// @notice A reason byte is not a known reason code (0..13).
+    error FederatedRoundsUnknownReason(uint256 taskId, uint64 round);
+    /// @notice The round reached quorum and is inside its grace period, so only its aggregator may close it as failed.
+    error FederatedRoundsQuorumReached(uint256 taskId, uint64 round, uint32 submitted, uint32 quorum);
+    /// @notice The aggregator may fail a round that reached quorum only when fewer than quorum updates are valid
+    ///         (included or outlier).
+    error FederatedRoundsEnoughValid(uint256 taskId, uint64 round, uint32 valid, uint32 quorum);
+    /// @notice The task is full: at most `maxParticipants` participants, and submissions per round.
+    error FederatedRoundsTooManyParticipants(uint256 taskId, uint32 maxParticipants);
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice A task was created. `strategy` names the aggregation rule in canonical form (e.g. "fedavg",
+    ///         "fedsgd:lr=0.3") so that an auditor can re-derive every global model from the events alone.
+    event TaskCreated(
+        uint256 indexed taskId,
+        address indexed owner,
+        address aggregator,
+        bytes32 initialDigest,
+        string initialCid,
+        uint32 quorum,
+        uint64 roundDuration,
+        string strategy
+    );
+    /// @notice The task's limits, emitted once, right after TaskCreated.
+    event TaskConfigured(
+        uint256 indexed taskId, uint64 maxSamples, uint64 maxUpdateBytes, uint64 gracePeriod, uint32 clientsPerRound
+    );
+    /// @notice The owner handed the task to another aggregator (takes effect at once, also mid-round).
+    event AggregatorChanged(uint256 indexed taskId, address previous, address aggregator);
+    /// @notice An account joined the task's allowlist; `maxSamples` caps what it may claim (0: task cap only).
+    event ParticipantAdded(uint256 indexed taskId, address indexed participant, uint64 maxSamples);
+    /// @notice An account left the task's allowlist.
+    event ParticipantRemoved(uint256 indexed taskId, address indexed participant);
+    /// @notice A round opened; submissions are accepted while block.timestamp < deadline. `seed` selects the round's
+    ///         clients when the task samples (keccak256 of the previous block hash, task id and round).
+    event RoundOpened(uint256 indexed taskId, uint64 indexed round, uint64 deadline, bytes32 baseDigest, bytes32 seed);
+    /// @notice A participant registered its update: sha256 `digest` of the canonical bytes, stored under `cid`.
+    event UpdateSubmitted(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed participant,
+        bytes32 digest,
+        string cid,
+        uint64 numSamples
+    );
+    /// @notice The aggregator committed the round's global model and the outcome of every submission.
+    /// @dev `reasons[i]` is the outcome of submission i (0: included). `includedRoot` = keccak256(reasons) and
+    ///      `numIncluded` = the number of zero bytes; the contract computes both, so they always agree. At least one
+    ///      update is included and at least quorum are valid (included or outlier, code 12).
+    event RoundFinalized(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        bytes32 globalDigest,
+        string globalCid,
+        bytes32 includedRoot,
+        uint32 numIncluded,
+        bytes reasons
+    );
+    /// @notice The round closed without a global model; the next round opens on the same base. `reasons` is empty
+    ///         when the round was closed below quorum or after its grace period, else the aggregator's outcome of
+    ///         every submission (fewer than quorum of them valid).
+    event RoundFailed(uint256 indexed taskId, uint64 indexed round, address closedBy, bytes reasons);
+
+    // ------------------------------------------------------------------ views
 
     /// @notice Number of tasks created; task ids run from 1 to taskCount().
     function taskCount() external view returns (uint256);
@@ -121,6 +150,9 @@ interface IFederatedRounds {
     /// @notice Whether `account` submitted in round `round` of task `taskId` (only the open or last round is kept).
     function hasSubmitted(uint256 taskId, uint64 round, address account) external view returns (bool);
 
+    /// @notice The most samples `account` may claim in one submission to task `taskId` (0: no cap).
+    function sampleCap(uint256 taskId, address account) external view returns (uint64);
+
     // ------------------------------------------------------------------ mutations
 
     /// @notice Create a task owned by the caller. The first round is opened later with openRound.
@@ -130,11 +162,15 @@ interface IFederatedRounds {
         string calldata initialCid,
         uint32 quorum,
         uint64 roundDuration,
-        string calldata strategy
+        string calldata strategy,
+        TaskLimits calldata limits
     ) external returns (uint256 taskId);
 
-    /// @notice Add `account` to the allowlist (owner only; at most 256 participants, the bitmap's width).
-    function addParticipant(uint256 taskId, address account) external;
+    /// @notice Hand the task to another aggregator (owner only).
+    function setAggregator(uint256 taskId, address aggregator) external;
+
+    /// @notice Add `account` to the allowlist with its own sample cap (owner only; 0: the task cap only).
+    function addParticipant(uint256 taskId, address account, uint64 maxSamples) external;
 
     /// @notice Remove `account` from the allowlist (owner only).
     function removeParticipant(uint256 taskId, address account) external;
@@ -146,17 +182,18 @@ interface IFederatedRounds {
     function submitUpdate(uint256 taskId, uint64 round, bytes32 digest, string calldata cid, uint64 numSamples)
         external;
 
-    /// @notice Commit round `round`'s global model (aggregator only) and open the next round on it.
+    /// @notice Commit round `round`'s global model with one reason byte per submission (aggregator only) and open
+    ///         the next round on it.
     function finalizeRound(
         uint256 taskId,
         uint64 round,
         bytes32 globalDigest,
         string calldata globalCid,
-        bytes32 includedRoot,
-        uint32 numIncluded
+        bytes calldata reasons
     ) external;
 
-    /// @notice Close round `round` as failed once its deadline passed: anyone when it is below quorum, the aggregator
-    ///         also when fewer than quorum of the submitted updates are valid. The next round opens on the same base.
-    function closeFailedRound(uint256 taskId, uint64 round) external;
+    /// @notice Close round `round` as failed once its deadline passed: anyone when it is below quorum or past its
+    ///         grace period; the aggregator also inside the grace period when its `reasons` (one byte per
+    ///         submission) name fewer than quorum valid updates. The next round opens on the same base.
+    function closeFailedRound(uint256 taskId, uint64 round, bytes calldata reasons) external;
 }
