@@ -1,33 +1,36 @@
-"""The round coordinator: read committed updates from chain events, fetch and validate them, aggregate, commit.
+"""The round coordinator: read the round from chain events, fetch and judge its updates, commit the outcome.
 
-The math lives in ``aggregator.strategies`` and the checks in ``aggregator.validation``; this module is plumbing.
-``derive_global`` is the one function that turns a round's included updates into the global model. The auditor
-calls the very same function (handed to it by the CLI), so finalize and verify can never drift apart.
-
-Order: updates are aggregated sorted by participant address, never by arrival or submission time, and summed in
-float64 (``RunningSum``), so the same inputs give the same bytes on every machine.
+The decisions live in ``aggregator.judge`` (outcomes and global model), ``aggregator.validation`` (content checks)
+and ``aggregator.strategies`` (the math); this module is plumbing: it waits for the round to be closable, fetches
+every update in parallel (``aggregator.fetching``), uploads and pins the global model, pins the included updates,
+and sends ``finalizeRound`` with one reason byte per submission, or ``closeFailedRound`` with the reasons when
+fewer than quorum updates are valid. All its state is on-chain, so it can be restarted at any time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aggregator.strategies import NoUpdatesError, strategy_from_spec
-from aggregator.validation import validate_update
+from aggregator.fetching import DEFAULT_BUDGET, RoundFetcher
+from aggregator.judge import judge_round
 from fedledger import codec
-from fedledger.exceptions import ContentMismatchError, FedLedgerError, StoreError, ValidationError
+from fedledger.exceptions import ChainError, FedLedgerError
 from fedledger.fetch import fetch_model
-from fedledger.inclusion import encode_included
+from fedledger.history import RoundHistory, TaskHistory, task_history
+from fedledger.inclusion import encode_outcomes
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import TaskState, TxResult, UpdateSubmitted
+from fedledger.rounds import Judgement, effective_weights, round_inputs
 from fedledger.store import ContentStore
-
-DEFAULT_MAX_UPDATE_BYTES = 64 * 1024 * 1024
 
 
 class RoundNotReadyError(FedLedgerError):
-    """The open round cannot be finalized yet (still running, or below quorum)."""
+    """The open round cannot be closed yet (still running, or too few valid updates before its deadline)."""
+
+
+class RoundAlreadyClosedError(FedLedgerError):
+    """Another transaction closed the round first (e.g. a second aggregator process)."""
 
 
 @dataclass(frozen=True)
@@ -52,68 +55,11 @@ class RoundOutcome:
     global_cid: str = ""
     tx: TxResult | None = None
     failed: bool = False
-
-
-def load_update(
-    store: ContentStore, update: UpdateSubmitted, base: codec.Tensors, max_bytes: int, timeout: float | None
-) -> codec.Tensors:
-    """Fetch one update and validate it; every failure becomes ``ValidationError`` with a reason code."""
-    try:
-        data = store.get(update.cid, timeout=timeout)
-    except ContentMismatchError as exc:
-        raise ValidationError("cid_mismatch", str(exc)) from None
-    except StoreError as exc:
-        raise ValidationError("unavailable", str(exc)) from None
-    return validate_update(data, base=base, expected_digest=update.digest, max_bytes=max_bytes)
-
-
-@dataclass(frozen=True)
-class Derivation:
-    """A global model derived from a round's candidate updates, and which candidates it used."""
-
-    data: bytes
-    accepted: list[int]
-    excluded: list[Exclusion]
-
-
-def derive_global(
-    spec: str,
-    base: codec.Tensors,
-    candidates: Sequence[tuple[int, UpdateSubmitted]],
-    load: Callable[[UpdateSubmitted], codec.Tensors],
-    on_progress: Callable[[str], None] = lambda message: None,
-) -> Derivation:
-    """Aggregate the valid candidates with the task's strategy into canonical global model bytes.
-
-    ``candidates`` are (submission index, update) pairs. They are visited in participant-address order; ``load``
-    fetches and validates one update, raising ``ValidationError`` to exclude it. Only the strategy's running sum
-    and the current update are in memory at any time.
-    """
-    strategy = strategy_from_spec(spec)  # an unusable spec is the task's fault, never an update's
-    ordered = sorted(candidates, key=lambda pair: pair[1].participant.lower())
-    accepted: list[int] = []
-    excluded: list[Exclusion] = []
-
-    def stream() -> Iterator[tuple[codec.Tensors, int]]:
-        for position, (index, update) in enumerate(ordered, 1):
-            on_progress(f"update {position}/{len(ordered)} from {update.participant}")
-            try:
-                tensors = load(update)
-            except ValidationError as exc:
-                excluded.append(Exclusion(index, update.participant, exc.reason, exc.detail))
-                continue
-            accepted.append(index)
-            yield tensors, update.num_samples
-
-    try:
-        result = strategy.aggregate(base, stream())
-    except NoUpdatesError:
-        return Derivation(b"", [], sorted(excluded, key=lambda e: e.index))
-    return Derivation(codec.encode(result), sorted(accepted), sorted(excluded, key=lambda e: e.index))
+    weights: list[float] = field(default_factory=list)  # per submission, 0 when excluded
 
 
 class Coordinator:
-    """Finalizes rounds of one task as its aggregator."""
+    """Closes rounds of one task as its aggregator."""
 
     def __init__(
         self,
@@ -121,96 +67,121 @@ class Coordinator:
         store: ContentStore,
         signer: Signer,
         *,
-        max_update_bytes: int = DEFAULT_MAX_UPDATE_BYTES,
         fetch_timeout: float | None = 30.0,
+        fetch_budget: float = DEFAULT_BUDGET,
         on_progress: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.ledger, self.store, self.signer = ledger, store, signer
-        self.max_update_bytes = max_update_bytes
         self.fetch_timeout = fetch_timeout
+        self.fetch_budget = fetch_budget
         self.on_progress = on_progress
 
-    def readiness(self, task: TaskState) -> str | None:
+    def readiness(self, task: TaskState, record: RoundHistory | None = None) -> str | None:
         """Return why the open round cannot close now, or None when it can (finalize or fail)."""
         if not task.round_open:
             return f"task {task.task_id} has no open round"
-        all_in = task.submissions >= task.participant_count
-        past_deadline = self.ledger.next_block_time() >= task.deadline
-        if not (all_in or past_deadline):
-            return (
-                f"round {task.round} of task {task.task_id} is still running: {task.submissions} of "
-                f"{task.participant_count} participants submitted, deadline at {task.deadline}"
-            )
-        return None
+        expected = task.participant_count
+        if record is not None and record.sampled is not None:
+            submitted = {u.participant for u in record.submissions}
+            all_in = all(p in submitted for p in record.sampled)
+        else:
+            all_in = task.submissions >= expected
+        if all_in or self.ledger.next_block_time() >= task.deadline:
+            return None
+        return (
+            f"round {task.round} of task {task.task_id} is still running: {task.submissions} of "
+            f"{expected} participants submitted, deadline at {task.deadline}"
+        )
 
     def close_round(self, task_id: int) -> RoundOutcome:
-        """Finalize the open round (or close it as failed below quorum); raise RoundNotReadyError if too early."""
+        """Finalize the open round (or close it as failed); raise RoundNotReadyError if it is too early."""
         task = self.ledger.get_task(task_id)
-        reason = self.readiness(task)
+        history = task_history(self.ledger, task_id)
+        record = next((r for r in history.rounds if r.round == task.round), RoundHistory(task.round))
+        reason = self.readiness(task, record)
         if reason:
             raise RoundNotReadyError(reason)
         if task.submissions < task.quorum:
-            tx = self.ledger.close_failed_round(self.signer, task_id, task.round)
+            tx = self._send_fail(task, b"")
             return RoundOutcome(task_id, task.round, [], tx=tx, failed=True)
-        return self._finalize(task)
+        judgement = self._judge(task, history, record)
+        excluded = [
+            Exclusion(i, record.submissions[i].participant, outcome, judgement.details.get(i, outcome))
+            for i, outcome in enumerate(judgement.outcomes)
+            if outcome != "included"
+        ]
+        if not judgement.data:
+            return self._fail_invalid(task, judgement, excluded)
+        return self._finalize(task, record, judgement, excluded)
 
-    def _finalize(self, task: TaskState) -> RoundOutcome:
-        base = fetch_model(self.store, task.model_cid, task.model_digest, self.fetch_timeout)
-        submitted = self.ledger.updates_submitted(task.task_id, task.round)
-        derived = derive_global(
-            task.strategy, base, list(enumerate(submitted)), lambda u: self._load(u, base), self.on_progress
+    def _judge(self, task: TaskState, history: TaskHistory, record: RoundHistory) -> Judgement:
+        max_bytes = task.limits.max_update_bytes
+        base = fetch_model(
+            self.store, task.model_cid, task.model_digest, self.fetch_timeout, max_bytes=max_bytes
         )
-        if len(derived.accepted) < task.quorum:
-            if self.ledger.next_block_time() >= task.deadline:
-                self.on_progress(f"only {len(derived.accepted)} valid updates: closing the round as failed")
-                tx = self.ledger.close_failed_round(self.signer, task.task_id, task.round)
-                return RoundOutcome(task.task_id, task.round, [], derived.excluded, tx=tx, failed=True)
+        inputs = round_inputs(history, record, task.model_digest, task.model_cid)
+        with RoundFetcher(self.store, max_bytes=max_bytes, budget=self.fetch_budget) as fetcher:
+            self.on_progress(f"fetching {len(record.submissions)} updates ({fetcher.workers} at a time)")
+            fetched = fetcher.fetch_all(record.submissions)
+
+            return judge_round(inputs, base, lambda u: fetched[u.cid].read(), on_progress=self.on_progress)
+
+    def _finalize(
+        self, task: TaskState, record: RoundHistory, judgement: Judgement, excluded: list[Exclusion]
+    ) -> RoundOutcome:
+        cid = self.store.put(judgement.data)
+        for index in judgement.included:
+            self.store.pin(record.submissions[index].cid)  # the audit needs every included update, forever
+        self.on_progress(f"committing global model {codec.digest_hex(judgement.digest)[:18]}…")
+        try:
+            tx = self.ledger.finalize_round(
+                self.signer,
+                task.task_id,
+                task.round,
+                global_digest=judgement.digest,
+                global_cid=cid,
+                reasons=encode_outcomes(judgement.outcomes),
+            )
+        except ChainError as exc:
+            raise self._lost_race(task, exc) from None
+        included = [record.submissions[i] for i in judgement.included]
+        weights = effective_weights(task.strategy, record.submissions, judgement.outcomes)
+        return RoundOutcome(
+            task.task_id, task.round, included, excluded, judgement.digest, cid, tx, weights=weights
+        )
+
+    def _fail_invalid(self, task: TaskState, judgement: Judgement, excluded: list[Exclusion]) -> RoundOutcome:
+        """Fewer than quorum valid updates: close the round as failed at its deadline, naming every reason."""
+        valid = sum(outcome in ("included", "outlier") for outcome in judgement.outcomes)
+        if self.ledger.next_block_time() < task.deadline:
             raise RoundNotReadyError(
-                f"round {task.round} of task {task.task_id}: only {len(derived.accepted)} valid updates, quorum "
-                f"is {task.quorum}; excluded: "
-                + "; ".join(f"{e.participant}: {e.reason}" for e in derived.excluded)
+                f"round {task.round} of task {task.task_id}: only {valid} valid updates, quorum is {task.quorum}; "
+                "excluded: "
+                + "; ".join(f"{e.participant}: {e.reason}" for e in excluded)
                 + f". The round is closed as failed at its deadline ({task.deadline})"
             )
-        digest = codec.model_digest(derived.data)
-        cid = self.store.put(derived.data)
-        self.on_progress(f"committing global model {codec.digest_hex(digest)[:18]}…")
-        tx = self.ledger.finalize_round(
-            self.signer,
-            task.task_id,
-            task.round,
-            global_digest=digest,
-            global_cid=cid,
-            included_root=encode_included(derived.accepted),
-            num_included=len(derived.accepted),
+        self.on_progress(f"only {valid} valid updates: closing the round as failed")
+        tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
+        return RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True)
+
+    def _send_fail(self, task: TaskState, reasons: bytes) -> TxResult:
+        try:
+            return self.ledger.close_failed_round(self.signer, task.task_id, task.round, reasons=reasons)
+        except ChainError as exc:
+            raise self._lost_race(task, exc) from None
+
+    def _lost_race(self, task: TaskState, exc: ChainError) -> FedLedgerError:
+        """After a failed close: if the round moved on meanwhile, say who closed it; else the original error."""
+        now = self.ledger.get_task(task.task_id)
+        if now.round == task.round and now.round_open:
+            return exc
+        finalized = self.ledger.rounds_finalized(task.task_id, task.round)
+        closed = finalized or self.ledger.rounds_failed(task.task_id, task.round)
+        how = "finalized" if finalized else "closed as failed"
+        if not closed:
+            return RoundAlreadyClosedError(f"round {task.round} of task {task.task_id} was already closed")
+        by = self.ledger.transaction_sender(closed[0].at.tx_hash)
+        return RoundAlreadyClosedError(
+            f"round {task.round} of task {task.task_id} was already {how} by {by} in block "
+            f"{closed[0].at.block_number}; nothing left to do for it"
         )
-        included = [submitted[i] for i in derived.accepted]
-        return RoundOutcome(task.task_id, task.round, included, derived.excluded, digest, cid, tx)
-
-    def _load(self, update: UpdateSubmitted, base: codec.Tensors) -> codec.Tensors:
-        return load_update(self.store, update, base, self.max_update_bytes, self.fetch_timeout)
-
-
-def make_rederiver(
-    store: ContentStore,
-    *,
-    max_update_bytes: int = DEFAULT_MAX_UPDATE_BYTES,
-    fetch_timeout: float | None = 30.0,
-) -> Callable[[str, codec.Tensors, Sequence[tuple[int, UpdateSubmitted]]], bytes]:
-    """Return the function the auditor uses to recompute a global model from exactly the included updates.
-
-    Any included update that is missing or invalid now raises ``ValidationError`` naming it: a global model that
-    used an invalid update cannot verify.
-    """
-
-    def rederive(spec: str, base: codec.Tensors, included: Sequence[tuple[int, UpdateSubmitted]]) -> bytes:
-        derived = derive_global(
-            spec, base, included, lambda u: load_update(store, u, base, max_update_bytes, fetch_timeout)
-        )
-        if derived.excluded:
-            first = derived.excluded[0]
-            raise ValidationError(
-                first.reason, f"included update #{first.index} from {first.participant}: {first.detail}"
-            )
-        return derived.data
-
-    return rederive

@@ -1,64 +1,59 @@
-"""Replay the round contract's events into task histories, and re-derive every global model to verify it.
+"""Verify a task's rounds from the chain and the content store alone: every outcome and every global model.
 
-Trust nothing but the chain and the content store: the history comes from events alone, and ``verify`` fetches
-every included update by its CID, recomputes the aggregation with the task's own strategy (named in
-``TaskCreated``), and compares the result byte for byte, via its digest, with what the aggregator committed.
+For each closed round the auditor re-decides it with the aggregator's own ``judge`` (handed in by the caller, so
+the core never imports the aggregator) and compares, submission by submission, the outcome the chain records
+with the outcome the rules give, then the global model byte for byte (via its digest). Verdicts:
 
-The recomputation itself is the aggregator's ``derive_global``, handed in as ``rederive`` by the caller: the core
-never imports the aggregator, and finalize and verify can never use two different implementations.
+``OK``          every outcome holds and the global model re-derives to the committed digest;
+``MISMATCH``    the aggregator broke a rule: an exclusion whose reason does not hold, an included update that is
+                invalid, a different global model, a base other than the previous global model, or a round failed
+                while it held quorum valid updates;
+``UNVERIFIED``  the auditor could not check (content it needs is unavailable to it): not evidence of cheating;
+``FAILED``      a round legitimately closed without a global model (below quorum, or past its grace period);
+``OPEN``        the round is still running.
+
+``unavailable`` is the one exclusion nobody can refute later (content may come back): a recorded ``unavailable``
+is taken as given, noted, and the audit says whether the content is available now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fedledger import codec
-from fedledger.exceptions import AuditError, CodecError, StoreError, ValidationError
-from fedledger.fetch import fetch_model
-from fedledger.inclusion import decode_included
-from fedledger.ledger import Ledger
-from fedledger.records import (
-    ParticipantChanged,
-    RoundFailed,
-    RoundFinalized,
-    RoundOpened,
-    TaskCreated,
-    UpdateSubmitted,
+from fedledger.exceptions import (
+    CodecError,
+    ConfigurationError,
+    ContentMismatchError,
+    ContentTooLargeError,
+    StoreError,
+    ValidationError,
 )
+from fedledger.fetch import fetch_model
+from fedledger.history import RoundHistory, TaskHistory
+from fedledger.inclusion import INCLUDED
+from fedledger.records import UpdateSubmitted
+from fedledger.rounds import Judge, RoundInputs, effective_weights, round_inputs
 from fedledger.store import ContentStore
+from fedledger.strategy_spec import parse_canonical
 
-Rederive = Callable[[str, codec.Tensors, Sequence[tuple[int, UpdateSubmitted]]], bytes]
-Verdict = Literal["OK", "MISMATCH", "FAILED", "OPEN"]
-
-
-@dataclass
-class RoundHistory:
-    """One round as the chain tells it."""
-
-    round: int
-    opened: RoundOpened | None = None
-    submissions: list[UpdateSubmitted] = field(default_factory=list)
-    finalized: RoundFinalized | None = None
-    failed: RoundFailed | None = None
-
-    @property
-    def status(self) -> str:
-        return "finalized" if self.finalized else "failed" if self.failed else "open"
-
-    @property
-    def included(self) -> list[int]:
-        return decode_included(self.finalized.included_root) if self.finalized else []
+Verdict = Literal["OK", "MISMATCH", "UNVERIFIED", "FAILED", "OPEN"]
 
 
-@dataclass
-class TaskHistory:
-    """A task's creation, allowlist changes and rounds, in chain order."""
+@dataclass(frozen=True)
+class SubmissionCheck:
+    """One submission as recorded and as re-checked."""
 
-    created: TaskCreated
-    participants: list[ParticipantChanged]
-    rounds: list[RoundHistory]
+    index: int
+    participant: str
+    num_samples: int
+    recorded: str  # outcome the chain records ("included" or a reason)
+    recomputed: str  # outcome the auditor's re-check gives ("" when not re-checked)
+    weight: float  # effective weight as recorded
+    status: Literal["ok", "mismatch", "unverified", "note"]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,109 +63,264 @@ class RoundVerdict:
     verdict: Verdict
     reason: str
     global_digest: str = ""
+    submissions: list[SubmissionCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def task_history(ledger: Ledger, task_id: int) -> TaskHistory:
-    """Rebuild task ``task_id``'s history from its events (queried by task topic)."""
-    created = ledger.tasks_created(task_id)
-    if not created:
-        raise AuditError(f"no TaskCreated event for task {task_id} at {ledger.address}")
-    rounds: dict[int, RoundHistory] = {}
-
-    def at(number: int) -> RoundHistory:
-        return rounds.setdefault(number, RoundHistory(number))
-
-    for opened in ledger.rounds_opened(task_id):
-        at(opened.round).opened = opened
-    for update in ledger.updates_submitted(task_id):
-        at(update.round).submissions.append(update)
-    for finalized in ledger.rounds_finalized(task_id):
-        at(finalized.round).finalized = finalized
-    for failed in ledger.rounds_failed(task_id):
-        at(failed.round).failed = failed
-    return TaskHistory(created[0], ledger.participant_changes(task_id), [rounds[k] for k in sorted(rounds)])
+class _Unverifiable(Exception):
+    """The auditor lacks something it needs to check the round (not evidence against the aggregator)."""
 
 
 def verify_task(
     history: TaskHistory,
     store: ContentStore,
-    rederive: Rederive,
+    judge: Judge,
     *,
     fetch_timeout: float | None = 30.0,
+    from_round: int = 1,
     on_round: Callable[[RoundVerdict], None] = lambda verdict: None,
 ) -> list[RoundVerdict]:
-    """Verify every round of a task: re-derive each finalized round's global model and compare digests."""
+    """Verify every round of a task from ``from_round`` on (earlier ones only chain the base models)."""
     task = history.created
     model_digest, model_cid = task.initial_digest, task.initial_cid
     verdicts: list[RoundVerdict] = []
     for record in history.rounds:
-        if record.finalized is None:
-            status: Verdict = "FAILED" if record.failed else "OPEN"
-            verdict = RoundVerdict(
-                task.task_id, record.round, status, f"round {record.status}; nothing to verify"
-            )
-        else:
-            verdict = _verify_round(task, record, model_digest, model_cid, store, rederive, fetch_timeout)
+        if record.round >= from_round:
+            checker = _RoundCheck(history, record, store, judge, fetch_timeout)
+            verdict = checker.run(model_digest, model_cid)
+            verdicts.append(verdict)
+            on_round(verdict)
+        if record.finalized is not None:
             model_digest, model_cid = record.finalized.global_digest, record.finalized.global_cid
-        verdicts.append(verdict)
-        on_round(verdict)
     return verdicts
 
 
-def _verify_round(
-    task: TaskCreated,
-    record: RoundHistory,
-    base_digest: bytes,
-    base_cid: str,
-    store: ContentStore,
-    rederive: Rederive,
-    fetch_timeout: float | None,
-) -> RoundVerdict:
-    """Check one finalized round; any failure becomes a MISMATCH verdict with the reason."""
-    assert record.finalized is not None
-    final = record.finalized
-    committed = codec.digest_hex(final.global_digest)
+class _RoundCheck:
+    """Re-checks one round."""
 
-    def mismatch(reason: str) -> RoundVerdict:
-        return RoundVerdict(task.task_id, record.round, "MISMATCH", reason, committed)
+    def __init__(
+        self,
+        history: TaskHistory,
+        record: RoundHistory,
+        store: ContentStore,
+        judge: Judge,
+        fetch_timeout: float | None,
+    ) -> None:
+        self.history, self.record, self.store, self.judge = history, record, store, judge
+        self.timeout = fetch_timeout
+        self.max_bytes = history.limits.max_update_bytes
+        self.task_id = history.created.task_id
 
-    if record.opened is not None and record.opened.base_digest != base_digest:
-        return mismatch("round opened on a base model other than the previous global model")
-    included = record.included
-    if len(included) != final.num_included or any(i >= len(record.submissions) for i in included):
-        return mismatch(
-            f"inclusion bitmap names {included}, but {len(record.submissions)} updates were submitted"
+    def verdict(self, verdict: Verdict, reason: str, **extra: Any) -> RoundVerdict:
+        final = self.record.finalized
+        digest = codec.digest_hex(final.global_digest) if final else ""
+        return RoundVerdict(self.task_id, self.record.round, verdict, reason, digest, **extra)
+
+    def run(self, base_digest: bytes, base_cid: str) -> RoundVerdict:
+        record = self.record
+        if record.status == "open":
+            return self.verdict("OPEN", f"round open; {len(record.submissions)} submissions so far")
+        if record.opened is not None and record.opened.base_digest != base_digest:
+            return self.verdict(
+                "MISMATCH", "round opened on a base model other than the previous global model"
+            )
+        if record.failed is not None and not self._aggregator_failed_with_quorum():
+            return self.verdict("FAILED", self._failure_reason())
+        try:
+            parse_canonical(self.history.created.strategy)
+            return self._recheck(round_inputs(self.history, record, base_digest, base_cid))
+        except ConfigurationError as exc:
+            return self.verdict("UNVERIFIED", f"cannot re-derive: {exc}")
+        except _Unverifiable as exc:
+            return self.verdict("UNVERIFIED", str(exc))
+
+    def _aggregator_failed_with_quorum(self) -> bool:
+        failed = self.record.failed
+        assert failed is not None
+        return (
+            failed.closed_by == self.record.aggregator
+            and len(self.record.submissions) >= self.history.created.quorum
         )
-    try:
-        base = fetch_model(store, base_cid, base_digest, fetch_timeout)
-    except (StoreError, CodecError) as exc:
-        return mismatch(f"missing content: base model {base_cid}: {exc}")
-    try:
-        data = rederive(task.strategy, base, [(i, record.submissions[i]) for i in included])
-    except ValidationError as exc:
-        reason = "missing content" if exc.reason == "unavailable" else exc.reason.replace("_", " ")
-        return mismatch(f"{reason}: {exc.detail}")
-    recomputed = codec.model_digest(data)
-    if recomputed != final.global_digest:
-        return mismatch(f"different result: recomputed {codec.digest_hex(recomputed)}, committed {committed}")
-    try:
-        fetch_model(store, final.global_cid, final.global_digest, fetch_timeout)
-    except (StoreError, CodecError) as exc:
-        return mismatch(f"global model content {final.global_cid} does not match the committed digest: {exc}")
-    return RoundVerdict(
-        task.task_id,
-        record.round,
-        "OK",
-        f"re-derived from {len(included)} of {len(record.submissions)} updates",
-        committed,
-    )
+
+    def _failure_reason(self) -> str:
+        quorum, count = self.history.created.quorum, len(self.record.submissions)
+        if count < quorum:
+            return f"round failed below quorum ({count} of {quorum} submissions)"
+        return f"round failed after its grace period with {count} submissions: the aggregator did not finalize it"
+
+    def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
+        base = self._fetch_base(inputs)
+        recorded = self.record.outcomes
+        fixed = {i: "unavailable" for i, outcome in enumerate(recorded) if outcome == "unavailable"}
+        judgement = self.judge(inputs, base, self._fetch_update, fixed)
+        checks, notes = self._compare(inputs, recorded, judgement.outcomes)
+        bad = [c for c in checks if c.status == "mismatch"]
+        if bad:
+            first = bad[0]
+            reason = f"{first.participant} (#{first.index}): {first.note}" + (
+                f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+            )
+            return self.verdict("MISMATCH", reason, submissions=checks, notes=notes)
+        unverified = [c for c in checks if c.status == "unverified"]
+        if unverified:
+            first = unverified[0]
+            return self.verdict(
+                "UNVERIFIED",
+                f"{first.participant} (#{first.index}): {first.note}",
+                submissions=checks,
+                notes=notes,
+            )
+        if self.record.failed is not None:
+            return self._failed_verdict(judgement.outcomes, checks, notes)
+        return self._global_verdict(judgement.digest, checks, notes)
+
+    def _fetch_base(self, inputs: RoundInputs) -> codec.Tensors:
+        try:
+            return fetch_model(
+                self.store, inputs.base_cid, inputs.base_digest, self.timeout, max_bytes=self.max_bytes
+            )
+        except ContentMismatchError as exc:
+            raise _Unverifiable(
+                f"the store returned other bytes for base model {inputs.base_cid}: {exc}"
+            ) from None
+        except (StoreError, CodecError) as exc:
+            raise _Unverifiable(
+                f"base model {inputs.base_cid} is not available to check against: {exc}"
+            ) from None
+
+    def _fetch_update(self, update: UpdateSubmitted) -> bytes:
+        """Raw bytes of an update; a failure becomes the reason the aggregator would have recorded."""
+        try:
+            return self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
+        except ContentTooLargeError as exc:
+            raise ValidationError("too_large", str(exc)) from None
+        except ContentMismatchError as exc:
+            raise ValidationError("cid_mismatch", str(exc)) from None
+        except StoreError as exc:
+            raise ValidationError("unavailable", str(exc)) from None
+
+    def _compare(
+        self, inputs: RoundInputs, recorded: list[str], recomputed: list[str]
+    ) -> tuple[list[SubmissionCheck], list[str]]:
+        """Submission by submission: does the recorded outcome hold?"""
+        weights = effective_weights(inputs.strategy, inputs.submissions, recorded)
+        checks: list[SubmissionCheck] = []
+        notes: list[str] = []
+        for index, update in enumerate(inputs.submissions):
+            was, now = recorded[index], recomputed[index]
+            status, note = _judge_outcome(was, now)
+            if was == "unavailable":
+                status, note = "note", self._unavailable_note(update)
+                notes.append(f"{update.participant} (#{index}): {note}")
+            checks.append(
+                SubmissionCheck(
+                    index, update.participant, update.num_samples, was, now, weights[index], status, note
+                )
+            )
+        return checks, notes
+
+    def _unavailable_note(self, update: UpdateSubmitted) -> str:
+        try:
+            self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
+        except StoreError:
+            return "excluded as unavailable at finalization; still unavailable"
+        return "excluded as unavailable at finalization; content is now available"
+
+    def _failed_verdict(
+        self, outcomes: list[str], checks: list[SubmissionCheck], notes: list[str]
+    ) -> RoundVerdict:
+        valid = sum(o in (INCLUDED, "outlier") for o in outcomes)
+        quorum = self.history.created.quorum
+        if valid >= quorum:
+            return self.verdict(
+                "MISMATCH",
+                f"the aggregator failed the round although {valid} updates are valid (quorum {quorum})",
+                submissions=checks,
+                notes=notes,
+            )
+        return self.verdict(
+            "FAILED",
+            f"round failed: {valid} valid updates, below the quorum of {quorum}",
+            submissions=checks,
+            notes=notes,
+        )
+
+    def _global_verdict(
+        self, recomputed: bytes, checks: list[SubmissionCheck], notes: list[str]
+    ) -> RoundVerdict:
+        final = self.record.finalized
+        assert final is not None
+        committed = codec.digest_hex(final.global_digest)
+        if not recomputed:
+            return self.verdict(
+                "MISMATCH",
+                "too few valid updates to finalize, yet a global model was committed",
+                submissions=checks,
+                notes=notes,
+            )
+        if recomputed != final.global_digest:
+            return self.verdict(
+                "MISMATCH",
+                f"different result: recomputed {codec.digest_hex(recomputed)}, committed {committed}",
+                submissions=checks,
+                notes=notes,
+            )
+        try:
+            fetch_model(
+                self.store, final.global_cid, final.global_digest, self.timeout, max_bytes=self.max_bytes
+            )
+        except ContentMismatchError as exc:
+            return self.verdict(
+                "MISMATCH",
+                f"global model {final.global_cid} does not match its digest: {exc}",
+                submissions=checks,
+                notes=notes,
+            )
+        except (StoreError, CodecError) as exc:
+            return self.verdict(
+                "UNVERIFIED",
+                f"global model {final.global_cid} is not available: {exc}",
+                submissions=checks,
+                notes=notes,
+            )
+        included = sum(c.recorded == INCLUDED for c in checks)
+        return self.verdict(
+            "OK", f"re-derived from {included} of {len(checks)} updates", submissions=checks, notes=notes
+        )
+
+
+def _judge_outcome(recorded: str, recomputed: str) -> tuple[Literal["ok", "mismatch", "unverified"], str]:
+    """Whether a recorded outcome holds against the re-check, and a sentence when it does not."""
+    if recorded == recomputed:
+        return "ok", ""
+    if recomputed == "unavailable":
+        return "unverified", f"recorded {recorded}, but the content is not available to this auditor"
+    if recorded == INCLUDED:
+        return "mismatch", f"included, but the update is {recomputed}"
+    if recomputed == INCLUDED:
+        return "mismatch", f"excluded as {recorded}, but the update is valid"
+    return "mismatch", f"excluded as {recorded}, but the rules say {recomputed}"
 
 
 def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:
-    """The `audit` object of --json output: ok only when every finalized round verified."""
-    finalized = [v for v in verdicts if v.verdict in ("OK", "MISMATCH")]
+    """The ``audit`` object of --json output.
+
+    ``status``: ``ok`` (every closed round verified), ``mismatch`` (some round breaks the rules), ``unverified``
+    (no mismatch, but some round could not be checked) or ``empty`` (nothing to verify: no closed round at all,
+    which must not read as success). ``ok`` is true only for ``ok``.
+    """
+    kinds = {v.verdict for v in verdicts}
+    if "MISMATCH" in kinds:
+        status = "mismatch"
+    elif "UNVERIFIED" in kinds:
+        status = "unverified"
+    elif "OK" not in kinds and "FAILED" not in kinds:
+        status = "empty"
+    else:
+        status = "ok"
     return {
-        "ok": all(v.verdict == "OK" for v in finalized),
+        "ok": status == "ok",
+        "status": status,
         "verified_rounds": sum(v.verdict == "OK" for v in verdicts),
         "rounds": [asdict(v) for v in verdicts],
     }

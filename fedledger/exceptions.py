@@ -31,6 +31,10 @@ class ContentMismatchError(StoreError, ValueError):
     """Bytes returned for a CID do not hash to that CID: the store is corrupt or lying."""
 
 
+class ContentTooLargeError(StoreError, ValueError):
+    """The content is larger than the limit the reader set; the transfer was stopped there."""
+
+
 class StoreUnavailableError(StoreError, ConnectionError):
     """The IPFS daemon cannot be reached."""
 

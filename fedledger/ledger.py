@@ -20,6 +20,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhaust
 
 from fedledger import records as rec
 from fedledger.artifact import load_artifact
+from fedledger.events import EventLog
 from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError
 from fedledger.revert import RevertDecoder, revert_data
 
@@ -36,6 +37,7 @@ def _revert_types() -> tuple[type[BaseException], ...]:
 REVERTS = _revert_types()
 
 EMBEDDED = "embedded"
+VIEW_CALLER = "0x" + "00" * 20
 T = TypeVar("T")
 
 
@@ -77,16 +79,30 @@ class Ledger:
 
     def __init__(self, w3: Web3, address: str, *, from_block: int = 0, tx_timeout: float = 120.0) -> None:
         artifact = load_artifact()
+        if not isinstance(address, str) or not Web3.is_address(address):
+            raise ConfigurationError(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)")
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.from_block = from_block
         self.tx_timeout = tx_timeout
         self._revert = RevertDecoder(artifact["abi"])
-        if not w3.eth.get_code(self.address):
+        self._check_code(artifact["deployedBytecode"])
+        self.events = EventLog(w3, self.contract, from_block, self._call)
+
+    def _check_code(self, expected: str) -> None:
+        """Refuse an address that holds no contract, or a contract that is not this version's round contract."""
+        code = bytes(self._call(lambda: self.w3.eth.get_code(self.address)))
+        chain = self._call(lambda: self.w3.eth.chain_id)
+        if not code:
             raise ChainError(
-                f"no contract at {self.address} on chain {w3.eth.chain_id}: wrong address or a restarted devnet? "
+                f"no contract at {self.address} on chain {chain}: wrong address or a restarted devnet? "
                 "Run `fedledger devnet up` again or pass the right --contract."
+            )
+        if code != bytes.fromhex(expected.removeprefix("0x")):
+            raise ChainError(
+                f"the contract at {self.address} on chain {chain} is not a fedledger round contract of this "
+                "version (its code differs from the committed artifact); pass the right --contract"
             )
 
     @classmethod
@@ -110,8 +126,10 @@ class Ledger:
         quorum: int,
         round_duration: int,
         strategy: str,
+        limits: rec.TaskLimits | None = None,
     ) -> tuple[int, rec.TxResult]:
         """Create a task owned by ``signer``; returns its id (from the TaskCreated event)."""
+        limits = limits or rec.TaskLimits()
         fn = self.contract.functions.createTask(
             Web3.to_checksum_address(aggregator),
             initial_digest,
@@ -119,15 +137,21 @@ class Ledger:
             quorum,
             round_duration,
             strategy,
+            (limits.max_samples, limits.max_update_bytes, limits.grace_period, limits.clients_per_round),
         )
         receipt = self._transact(fn, signer)
         (event,) = self.contract.events.TaskCreated().process_receipt(receipt)
         return int(event["args"]["taskId"]), _tx_result(receipt)
 
-    def add_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
-        return self._tx(
-            self.contract.functions.addParticipant(task_id, Web3.to_checksum_address(account)), signer
-        )
+    def set_aggregator(self, signer: Signer, task_id: int, aggregator: str) -> rec.TxResult:
+        fn = self.contract.functions.setAggregator(task_id, Web3.to_checksum_address(aggregator))
+        return self._tx(fn, signer)
+
+    def add_participant(
+        self, signer: Signer, task_id: int, account: str, *, max_samples: int = 0
+    ) -> rec.TxResult:
+        fn = self.contract.functions.addParticipant(task_id, Web3.to_checksum_address(account), max_samples)
+        return self._tx(fn, signer)
 
     def remove_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
         fn = self.contract.functions.removeParticipant(task_id, Web3.to_checksum_address(account))
@@ -150,19 +174,20 @@ class Ledger:
         *,
         global_digest: bytes,
         global_cid: str,
-        included_root: bytes,
-        num_included: int,
+        reasons: bytes,
     ) -> rec.TxResult:
-        fn = self.contract.functions.finalizeRound(
-            task_id, round_, global_digest, global_cid, included_root, num_included
-        )
+        """Commit the global model with one reason byte per submission (``fedledger.inclusion``)."""
+        fn = self.contract.functions.finalizeRound(task_id, round_, global_digest, global_cid, reasons)
         return self._tx(fn, signer)
 
-    def close_failed_round(self, signer: Signer, task_id: int, round_: int) -> rec.TxResult:
-        return self._tx(self.contract.functions.closeFailedRound(task_id, round_), signer)
+    def close_failed_round(
+        self, signer: Signer, task_id: int, round_: int, *, reasons: bytes = b""
+    ) -> rec.TxResult:
+        """Close the round as failed; the aggregator passes ``reasons`` when the round reached quorum."""
+        return self._tx(self.contract.functions.closeFailedRound(task_id, round_, reasons), signer)
 
     def require_funds(self, signer: Signer, *, transactions: int = 1) -> None:
-        """Raise ChainError, before anything is sent, when ``signer`` holds no ETH at all to pay for gas.
+        """Raise ChainError, before anything is sent, when ``signer`` cannot pay for ``transactions``.
 
         A multi-step command calls this first, so that an unfunded signer cannot leave a half-done job on-chain.
         """
@@ -178,19 +203,29 @@ class Ledger:
     # ------------------------------------------------------------------ views
 
     def task_count(self) -> int:
-        return int(self._call(self.contract.functions.taskCount().call))
+        return int(self._view(self.contract.functions.taskCount()))
 
     def get_task(self, task_id: int) -> rec.TaskState:
-        view = self._call(self.contract.functions.getTask(task_id).call)
-        return rec.TaskState(task_id, *view)
+        view = self._view(self.contract.functions.getTask(task_id))
+        *fields, limits = view
+        return rec.TaskState(task_id, *fields, limits=rec.TaskLimits(*limits))
 
     def is_participant(self, task_id: int, account: str) -> bool:
-        fn = self.contract.functions.isParticipant(task_id, Web3.to_checksum_address(account))
-        return bool(self._call(fn.call))
+        return bool(
+            self._view(self.contract.functions.isParticipant(task_id, Web3.to_checksum_address(account)))
+        )
 
     def has_submitted(self, task_id: int, round_: int, account: str) -> bool:
         fn = self.contract.functions.hasSubmitted(task_id, round_, Web3.to_checksum_address(account))
-        return bool(self._call(fn.call))
+        return bool(self._view(fn))
+
+    def sample_cap(self, task_id: int, account: str) -> int:
+        """The most samples ``account`` may claim per submission (0: no cap)."""
+        return int(self._view(self.contract.functions.sampleCap(task_id, Web3.to_checksum_address(account))))
+
+    def transaction_sender(self, tx_hash: str) -> str:
+        """The account that sent transaction ``tx_hash``."""
+        return str(self._call(lambda: self.w3.eth.get_transaction(tx_hash)["from"]))  # type: ignore[arg-type]
 
     def block_timestamp(self) -> int:
         """Timestamp of the latest block."""
@@ -206,78 +241,39 @@ class Ledger:
 
     # ------------------------------------------------------------------ events
 
-    def _logs(self, event: str, **filters: int | str) -> list[Any]:
-        getter = getattr(self.contract.events, event)
-        logs = self._call(
-            lambda: getter.get_logs(from_block=self.from_block, argument_filters=filters or None)
-        )
-        return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+    def task_events(self, task_id: int) -> list[rec.TaskEvent]:
+        """Every event of the task in chain order (incremental: only new blocks are queried)."""
+        return self.events.task_events(task_id)
 
     def tasks_created(self, task_id: int | None = None) -> list[rec.TaskCreated]:
-        filters = {} if task_id is None else {"taskId": task_id}
-        return [
-            rec.TaskCreated(
-                a["taskId"],
-                a["owner"],
-                a["aggregator"],
-                bytes(a["initialDigest"]),
-                a["initialCid"],
-                a["quorum"],
-                a["roundDuration"],
-                a["strategy"],
-                _position(log),
-            )
-            for log, a in _with_args(self._logs("TaskCreated", **filters))
-        ]
+        if task_id is None:
+            return self.events.all_tasks_created()
+        return [e for e in self.task_events(task_id) if isinstance(e, rec.TaskCreated)]
 
     def participant_changes(self, task_id: int) -> list[rec.ParticipantChanged]:
-        added = [(log, True) for log in self._logs("ParticipantAdded", taskId=task_id)]
-        removed = [(log, False) for log in self._logs("ParticipantRemoved", taskId=task_id)]
-        both = sorted(added + removed, key=lambda pair: (pair[0]["blockNumber"], pair[0]["logIndex"]))
-        return [
-            rec.ParticipantChanged(log["args"]["taskId"], log["args"]["participant"], is_add, _position(log))
-            for log, is_add in both
-        ]
+        return [e for e in self.task_events(task_id) if isinstance(e, rec.ParticipantChanged)]
 
     def rounds_opened(self, task_id: int, round_: int | None = None) -> list[rec.RoundOpened]:
         return [
-            rec.RoundOpened(a["taskId"], a["round"], a["deadline"], bytes(a["baseDigest"]), _position(log))
-            for log, a in _with_args(self._logs("RoundOpened", **_round_filter(task_id, round_)))
+            e for e in self.task_events(task_id) if isinstance(e, rec.RoundOpened) and _in(e.round, round_)
         ]
 
     def updates_submitted(self, task_id: int, round_: int | None = None) -> list[rec.UpdateSubmitted]:
-        """Submissions in chain order: the position in this list is the submission index of the round."""
+        """Submissions in chain order: the position in a round's list is the submission index of the round."""
         return [
-            rec.UpdateSubmitted(
-                a["taskId"],
-                a["round"],
-                a["participant"],
-                bytes(a["digest"]),
-                a["cid"],
-                a["numSamples"],
-                _position(log),
-            )
-            for log, a in _with_args(self._logs("UpdateSubmitted", **_round_filter(task_id, round_)))
+            e
+            for e in self.task_events(task_id)
+            if isinstance(e, rec.UpdateSubmitted) and _in(e.round, round_)
         ]
 
     def rounds_finalized(self, task_id: int, round_: int | None = None) -> list[rec.RoundFinalized]:
         return [
-            rec.RoundFinalized(
-                a["taskId"],
-                a["round"],
-                bytes(a["globalDigest"]),
-                a["globalCid"],
-                bytes(a["includedRoot"]),
-                a["numIncluded"],
-                _position(log),
-            )
-            for log, a in _with_args(self._logs("RoundFinalized", **_round_filter(task_id, round_)))
+            e for e in self.task_events(task_id) if isinstance(e, rec.RoundFinalized) and _in(e.round, round_)
         ]
 
     def rounds_failed(self, task_id: int, round_: int | None = None) -> list[rec.RoundFailed]:
         return [
-            rec.RoundFailed(a["taskId"], a["round"], _position(log))
-            for log, a in _with_args(self._logs("RoundFailed", **_round_filter(task_id, round_)))
+            e for e in self.task_events(task_id) if isinstance(e, rec.RoundFailed) and _in(e.round, round_)
         ]
 
     # ------------------------------------------------------------------ plumbing
@@ -288,6 +284,10 @@ class Ledger:
     def _transact(self, fn: Any, signer: Signer) -> Any:
         return _send(self.w3, fn, signer, self.tx_timeout, self._revert)
 
+    def _view(self, fn: Any) -> Any:
+        """Call a view with an explicit ``from``: without one, web3's eth-tester middleware lists every account."""
+        return self._call(lambda: fn.call({"from": VIEW_CALLER}))
+
     def _call(self, thunk: Callable[[], T]) -> T:
         try:
             return thunk()
@@ -295,6 +295,10 @@ class Ledger:
             raise self._revert.decode(revert_data(exc), f"view call: {exc}") from None
         except (requests.RequestException, OSError) as exc:
             raise ChainUnavailableError(f"the Ethereum node stopped answering: {exc}") from None
+
+
+def _in(value: int, wanted: int | None) -> bool:
+    return wanted is None or value == wanted
 
 
 def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDecoder) -> Any:
@@ -342,17 +346,3 @@ def _tx_result(receipt: Any) -> rec.TxResult:
     return rec.TxResult(
         "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"]), int(receipt["blockNumber"])
     )
-
-
-def _position(log: Any) -> rec.ChainPosition:
-    return rec.ChainPosition(
-        int(log["blockNumber"]), int(log["logIndex"]), "0x" + bytes(log["transactionHash"]).hex()
-    )
-
-
-def _with_args(logs: list[Any]) -> list[tuple[Any, Any]]:
-    return [(log, log["args"]) for log in logs]
-
-
-def _round_filter(task_id: int, round_: int | None) -> dict[str, int | str]:
-    return {"taskId": task_id} if round_ is None else {"taskId": task_id, "round": round_}

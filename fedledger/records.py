@@ -1,8 +1,8 @@
 """Typed records of the round contract's state and events: what the ledger returns and the audit replays.
 
-Field names follow the contract's event schema (snake_case); digests are raw 32-byte ``bytes``, addresses are
-checksummed strings. Every event record carries its position on the chain (block, log index) so that histories
-sort the same way on every machine.
+Field names follow the contract's event schema (snake_case); digests and reason bytes are raw ``bytes``,
+addresses are checksummed strings. Every event record carries its position on the chain (block, log index) so
+that histories sort the same way on every machine.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fedledger.codec import digest_hex
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class ChainPosition:
     """Where an event sits on the chain; sorting by it gives the canonical order."""
 
@@ -35,10 +35,29 @@ class TaskCreated:
 
 
 @dataclass(frozen=True)
+class TaskConfigured:
+    task_id: int
+    max_samples: int
+    max_update_bytes: int
+    grace_period: int
+    clients_per_round: int
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class AggregatorChanged:
+    task_id: int
+    previous: str
+    aggregator: str
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
 class ParticipantChanged:
     task_id: int
     participant: str
     added: bool
+    max_samples: int  # the participant's own cap when added (0: none); 0 for removals
     at: ChainPosition
 
 
@@ -48,6 +67,7 @@ class RoundOpened:
     round: int
     deadline: int
     base_digest: bytes
+    seed: bytes
     at: ChainPosition
 
 
@@ -74,6 +94,7 @@ class RoundFinalized:
     global_cid: str
     included_root: bytes
     num_included: int
+    reasons: bytes
     at: ChainPosition
 
 
@@ -81,7 +102,31 @@ class RoundFinalized:
 class RoundFailed:
     task_id: int
     round: int
+    closed_by: str
+    reasons: bytes  # empty when closed below quorum or after the grace period
     at: ChainPosition
+
+
+TaskEvent = (
+    TaskCreated
+    | TaskConfigured
+    | AggregatorChanged
+    | ParticipantChanged
+    | RoundOpened
+    | UpdateSubmitted
+    | RoundFinalized
+    | RoundFailed
+)
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """Limits a task was created with (see the contract's TaskLimits)."""
+
+    max_samples: int = 0  # 0: no task-wide cap
+    max_update_bytes: int = 64 * 1024 * 1024
+    grace_period: int = 0
+    clients_per_round: int = 0  # 0: every participant, every round
 
 
 @dataclass(frozen=True)
@@ -101,6 +146,7 @@ class TaskState:
     model_digest: bytes
     model_cid: str
     strategy: str
+    limits: TaskLimits
 
 
 @dataclass(frozen=True)

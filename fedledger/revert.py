@@ -19,6 +19,7 @@ from fedledger.exceptions import ContractRevertError
 _TEMPLATES: dict[str, str] = {
     "FederatedRoundsUnknownTask": "task {0} does not exist",
     "FederatedRoundsNotOwner": "{1} is not the owner of task {0}",
+    "FederatedRoundsNotOwnerOrAggregator": "{1} is neither the owner nor the aggregator of task {0}",
     "FederatedRoundsNotAggregator": "{1} is not the aggregator of task {0}",
     "FederatedRoundsNotParticipant": "{1} is not a participant of task {0}",
     "FederatedRoundsAlreadyParticipant": "{1} is already a participant of task {0}",
@@ -28,15 +29,22 @@ _TEMPLATES: dict[str, str] = {
     "FederatedRoundsWrongRound": "task {0} is in round {1}, not round {2} (late or early submission)",
     "FederatedRoundsDeadlinePassed": "round {1} of task {0} closed at its deadline ({2}); submission is too late",
     "FederatedRoundsAlreadySubmitted": "{2} already submitted an update in round {1} of task {0}",
+    "FederatedRoundsTooManySamples": "{1} claims {2} samples, above its cap of {3} in task {0}",
     "FederatedRoundsRoundStillRunning": (
         "round {1} of task {0} is still running until its deadline ({2}) and not every participant has submitted"
     ),
-    "FederatedRoundsQuorumNotMet": "round {1} of task {0} has {2} updates, below the quorum of {3}",
-    "FederatedRoundsTooManyIncluded": "round {1} of task {0}: {2} included but only {3} submitted",
-    "FederatedRoundsQuorumReached": (
-        "round {1} of task {0} reached quorum ({2} of {3}); the aggregator must finalize it instead"
+    "FederatedRoundsQuorumNotMet": "round {1} of task {0} includes {2} updates, below the quorum of {3}",
+    "FederatedRoundsBadReasons": (
+        "round {1} of task {0}: {2} reason bytes given, but {3} updates were submitted (one byte each)"
     ),
-    "FederatedRoundsBadInclusion": "round {1} of task {0}: the inclusion bitmap does not match the submissions",
+    "FederatedRoundsUnknownReason": "round {1} of task {0}: a reason byte is not a known reason code",
+    "FederatedRoundsQuorumReached": (
+        "round {1} of task {0} reached quorum ({2} of {3}); only its aggregator may close it before the grace "
+        "period ends"
+    ),
+    "FederatedRoundsEnoughValid": (
+        "round {1} of task {0} has {2} valid updates, at least the quorum of {3}: finalize it instead"
+    ),
     "FederatedRoundsTooManyParticipants": "task {0} already has the maximum of {1} participants",
 }
 

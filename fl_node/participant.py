@@ -14,6 +14,7 @@ from fedledger import codec
 from fedledger.exceptions import ConfigurationError
 from fedledger.fetch import fetch_model
 from fedledger.ledger import Ledger, Signer
+from fedledger.records import TaskState
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 from fl_node.data import DatasetSplit
@@ -34,13 +35,26 @@ def train_and_submit(
     train_config: TrainConfig,
     *,
     fetch_timeout: float | None = 30.0,
+    verify_base: Callable[[TaskState], None] | None = None,
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> Submission:
-    """Run one participant's round: check, fetch the global model, train on ``data`` (x, y), upload, submit."""
-    task = check_can_submit(ledger, task_id, signer.address)
-    on_progress(f"fetching global model {task.model_cid}")
-    base = fetch_model(store, task.model_cid, task.model_digest, fetch_timeout)
+    """Run one participant's round: check, verify and fetch the global model, train on ``data`` (x, y), submit.
+
+    ``verify_base`` re-derives the round that produced the global model and raises when it does not verify: a
+    participant is an auditor before it builds on a model. The claimed sample count is the number of rows,
+    lowered to the participant's cap when it has one (its weight is capped, its data still used).
+    """
     x, y = data
+    cap = ledger.sample_cap(task_id, signer.address)
+    num_samples = min(len(x), cap) if cap else len(x)
+    task = check_can_submit(ledger, task_id, signer.address, num_samples)
+    if verify_base is not None:
+        on_progress(f"verifying the global model of task {task_id} before building on it")
+        verify_base(task)
+    on_progress(f"fetching global model {task.model_cid}")
+    base = fetch_model(
+        store, task.model_cid, task.model_digest, fetch_timeout, max_bytes=task.limits.max_update_bytes
+    )
     config = model_config_for(split)
     on_progress(f"training round {task.round} on {len(x)} samples")
     try:
@@ -54,4 +68,4 @@ def train_and_submit(
             "is --dataset the one the task was created with?"
         ) from None
     on_progress("uploading update")
-    return submit_bytes(ledger, store, signer, task, codec.encode(update), len(x))
+    return submit_bytes(ledger, store, signer, task, codec.encode(update), num_samples)

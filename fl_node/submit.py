@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from web3 import Web3
+
 from fedledger import codec
 from fedledger.exceptions import ChainError
+from fedledger.history import task_history
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import TaskState, TxResult
 from fedledger.store import ContentStore
@@ -28,8 +31,13 @@ class Submission:
     tx: TxResult
 
 
-def check_can_submit(ledger: Ledger, task_id: int, account: str) -> TaskState:
-    """Return the task state, or raise ChainError saying why this account cannot submit right now."""
+def check_can_submit(ledger: Ledger, task_id: int, account: str, num_samples: int | None = None) -> TaskState:
+    """Return the task state, or raise ChainError saying why this account cannot submit right now.
+
+    Besides what the contract would refuse (not a participant, no open round, deadline passed, already submitted,
+    more samples than the cap), it refuses a participant the round did not sample: its update would be excluded
+    as ``not_sampled``.
+    """
     task = ledger.get_task(task_id)
     if not ledger.is_participant(task_id, account):
         raise ChainError(f"{account} is not a participant of task {task_id}; ask the task owner to add it")
@@ -42,6 +50,19 @@ def check_can_submit(ledger: Ledger, task_id: int, account: str) -> TaskState:
         )
     if ledger.has_submitted(task_id, task.round, account):
         raise ChainError(f"{account} already submitted in round {task.round} of task {task_id}")
+    if num_samples is not None:
+        cap = ledger.sample_cap(task_id, account)
+        if cap and num_samples > cap:
+            raise ChainError(
+                f"{account} may claim at most {cap} samples per submission to task {task_id}, not {num_samples}"
+            )
+    if task.limits.clients_per_round:
+        record = task_history(ledger, task_id).rounds[-1]
+        if record.sampled is not None and Web3.to_checksum_address(account) not in record.sampled:
+            raise ChainError(
+                f"round {task.round} of task {task_id} did not sample {account} (it asks {len(record.sampled)} of "
+                f"{len(record.members)} participants); wait for the next round"
+            )
     return task
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aggregator.coordinator import Coordinator, RoundNotReadyError, RoundOutcome
+from aggregator.coordinator import Coordinator, RoundAlreadyClosedError, RoundNotReadyError, RoundOutcome
 from fedledger.cli import output
 from fedledger.cli.options import (
     AccountOpt,
@@ -33,7 +33,9 @@ _TRANSIENT_REVERTS = {
 
 
 def _transient(exc: Exception) -> bool:
-    return isinstance(exc, RoundNotReadyError) or getattr(exc, "error_name", "") in _TRANSIENT_REVERTS
+    return isinstance(exc, (RoundNotReadyError, RoundAlreadyClosedError)) or (
+        getattr(exc, "error_name", "") in _TRANSIENT_REVERTS
+    )
 
 
 def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
         "failed": outcome.failed,
         "included": [u.participant for u in outcome.included],
         "excluded": [asdict(e) for e in outcome.excluded],
+        "weights": outcome.weights,
         "global_digest": digest_hex(outcome.global_digest) if outcome.global_digest else None,
         "global_cid": outcome.global_cid or None,
         "gas": outcome.tx.gas_used if outcome.tx else None,
@@ -52,7 +55,10 @@ def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
 
 def _say(outcome: RoundOutcome) -> None:
     if outcome.failed:
-        output.say(f"round {outcome.round} of task {outcome.task_id} closed as FAILED (below quorum)")
+        why = "too few valid updates" if outcome.excluded else "below quorum"
+        output.say(f"round {outcome.round} of task {outcome.task_id} closed as FAILED ({why})")
+        for e in outcome.excluded:
+            output.say(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
         return
     output.say(
         f"round {outcome.round} of task {outcome.task_id} finalized: {len(outcome.included)} updates, "
@@ -71,7 +77,7 @@ def _aggregate(
         while True:
             try:
                 outcome = coordinator.close_round(task)
-            except (RoundNotReadyError, ContractRevertError) as exc:
+            except (RoundNotReadyError, RoundAlreadyClosedError, ContractRevertError) as exc:
                 if not watch or not _transient(exc):
                     raise
                 show(f"waiting: {exc}")

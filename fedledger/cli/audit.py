@@ -1,4 +1,8 @@
-"""`fedledger audit history|verify`: the round history and per-round verdicts, from the chain and IPFS alone."""
+"""`fedledger audit history|verify`: the round history and per-round verdicts, from the chain and IPFS alone.
+
+Exit codes of `verify`: 0 every closed round verified; 1 some round breaks the rules (MISMATCH); 3 nothing broke
+the rules, but something could not be checked (UNVERIFIED), or there was nothing to verify at all.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
-from aggregator.coordinator import make_rederiver
-from fedledger.audit import TaskHistory, audit_summary, task_history, verify_task
+from aggregator.judge import judge_round
+from fedledger.audit import RoundVerdict, audit_summary, verify_task
 from fedledger.cli import output
 from fedledger.cli.options import Context, ContractOpt, IpfsOpt, JsonOpt, RpcOpt, run_command
-from fedledger.codec import digest_hex
+from fedledger.history import TaskHistory, history_json, task_history
 
 app = typer.Typer(
     help="Read and verify the round history from the chain and IPFS alone.", no_args_is_help=True
 )
 TaskFilterOpt = Annotated[int | None, typer.Option(min=1, help="One task (default: all).")]
+EXIT_MISMATCH = 1
+EXIT_UNVERIFIED = 3
 
 
 def _histories(ctx: Context, task: int | None) -> list[TaskHistory]:
@@ -23,124 +29,132 @@ def _histories(ctx: Context, task: int | None) -> list[TaskHistory]:
     return [task_history(ctx.ledger, task_id) for task_id in ids]
 
 
-def history_json(history: TaskHistory) -> dict[str, Any]:
-    """A task's history as plain JSON (digests as 0x hex)."""
-    created = history.created
-    return {
-        "task_id": created.task_id,
-        "owner": created.owner,
-        "aggregator": created.aggregator,
-        "initial_digest": digest_hex(created.initial_digest),
-        "initial_cid": created.initial_cid,
-        "quorum": created.quorum,
-        "round_duration": created.round_duration,
-        "strategy": created.strategy,
-        "participants": [
-            {"participant": p.participant, "added": p.added, "block": p.at.block_number}
-            for p in history.participants
+def _weight(value: float) -> str:
+    return f"{value:.3f}" if value else "-"
+
+
+def _print_history(data: dict[str, Any]) -> None:
+    limits = data["limits"]
+    output.table(
+        f"task {data['task_id']} ({data['strategy']}, quorum {data['quorum']}, cap "
+        f"{limits['max_samples'] or 'none'}), owner {data['owner']}",
+        ["round", "status", "submitted", "included", "excluded", "global digest", "global CID"],
+        [
+            [
+                r["round"],
+                r["status"],
+                len(r["submissions"]),
+                len(r["included"]),
+                ", ".join(f"#{e['index']} {e['reason']}" for e in r["excluded"]) or "-",
+                output.short(r["global_digest"] or "-", 18),
+                output.short(r["global_cid"] or "-", 20),
+            ]
+            for r in data["rounds"]
         ],
-        "rounds": [
-            {
-                "round": r.round,
-                "status": r.status,
-                "deadline": r.opened.deadline if r.opened else None,
-                "base_digest": digest_hex(r.opened.base_digest) if r.opened else None,
-                "submissions": [
-                    {
-                        "index": i,
-                        "participant": u.participant,
-                        "digest": u.digest_hex,
-                        "cid": u.cid,
-                        "num_samples": u.num_samples,
-                        "block": u.at.block_number,
-                    }
-                    for i, u in enumerate(r.submissions)
-                ],
-                "included": r.included,
-                "global_digest": digest_hex(r.finalized.global_digest) if r.finalized else None,
-                "global_cid": r.finalized.global_cid if r.finalized else None,
-            }
-            for r in history.rounds
+    )
+    output.table(
+        f"task {data['task_id']}: every submission",
+        ["round", "#", "participant", "outcome", "samples", "weight"],
+        [
+            [
+                r["round"],
+                s["index"],
+                s["participant"],
+                s["outcome"] or "pending",
+                s["num_samples"],
+                _weight(s["weight"]),
+            ]
+            for r in data["rounds"]
+            for s in r["submissions"]
         ],
-    }
+    )
 
 
 def _history(ctx: Context, task: int | None, as_json: bool) -> None:
-    histories = _histories(ctx, task)
+    histories = [history_json(h) for h in _histories(ctx, task)]
     if as_json:
-        output.emit_json({"contract": ctx.ledger.address, "tasks": [history_json(h) for h in histories]})
+        output.emit_json({"contract": ctx.ledger.address, "tasks": histories})
         return
-    for h in histories:
-        data = history_json(h)
-        output.table(
-            f"task {data['task_id']} ({data['strategy']}, quorum {data['quorum']}), owner {data['owner']}",
-            ["round", "status", "submitted", "included", "global digest", "global CID"],
-            [
-                [
-                    r["round"],
-                    r["status"],
-                    len(r["submissions"]),
-                    len(r["included"]),
-                    output.short(r["global_digest"] or "-", 18),
-                    output.short(r["global_cid"] or "-", 20),
-                ]
-                for r in data["rounds"]
-            ],
-        )
+    if not histories:
+        output.say(f"no tasks on the contract at {ctx.ledger.address}")
+    for data in histories:
+        _print_history(data)
 
 
-def _verify(ctx: Context, task: int | None, as_json: bool) -> None:
-    rederive = make_rederiver(ctx.store)
+def _print_verdicts(verdicts: list[RoundVerdict], summary: dict[str, Any]) -> None:
+    output.table(
+        "audit verify",
+        ["task", "round", "verdict", "global digest", "reason"],
+        [
+            [v.task_id, v.round, v.verdict, output.short(v.global_digest or "-", 18), v.reason]
+            for v in verdicts
+        ],
+    )
+    for v in verdicts:
+        for check in v.submissions:
+            if check.status in ("mismatch", "unverified"):
+                output.say(
+                    f"  task {v.task_id} round {v.round}: {check.participant} (#{check.index}): {check.note}"
+                )
+        for note in v.notes:
+            output.say(f"  task {v.task_id} round {v.round}: note: {note}")
+    messages = {
+        "ok": "[green]all closed rounds verified[/green]",
+        "mismatch": "[red]MISMATCH: some rounds break the protocol's rules[/red]",
+        "unverified": "[yellow]UNVERIFIED: nothing broke the rules, but some rounds could not be checked[/yellow]",
+        "empty": "[yellow]nothing to verify: no closed rounds[/yellow]",
+    }
+    output.out.print(messages[summary["status"]])
+
+
+def _verify(ctx: Context, task: int | None, from_round: int, as_json: bool) -> None:
     results: list[dict[str, Any]] = []
-    all_verdicts = []
+    everything: list[RoundVerdict] = []
     with output.progress(not as_json) as show:
         for h in _histories(ctx, task):
             verdicts = verify_task(
                 h,
                 ctx.store,
-                rederive,
+                judge_round,
+                from_round=from_round,
                 on_round=lambda v: show(f"task {v.task_id} round {v.round}: {v.verdict}"),
             )
-            all_verdicts.extend(verdicts)
+            everything.extend(verdicts)
             results.append({"task_id": h.created.task_id, **audit_summary(verdicts)})
-    summary = audit_summary(all_verdicts)
+    summary = audit_summary(everything)
     if as_json:
         output.emit_json(
-            {"ok": summary["ok"], "verified_rounds": summary["verified_rounds"], "tasks": results}
+            {
+                "ok": summary["ok"],
+                "status": summary["status"],
+                "verified_rounds": summary["verified_rounds"],
+                "tasks": results,
+            }
         )
     else:
-        output.table(
-            "audit verify",
-            ["task", "round", "verdict", "global digest", "reason"],
-            [
-                [v.task_id, v.round, v.verdict, output.short(v.global_digest or "-", 18), v.reason]
-                for v in all_verdicts
-            ],
-        )
-        output.out.print(
-            "[green]all finalized rounds verified[/green]"
-            if summary["ok"]
-            else "[red]some rounds do not verify[/red]"
-        )
-    if not summary["ok"]:
-        raise SystemExit(1)
+        _print_verdicts(everything, summary)
+    if summary["status"] == "mismatch":
+        raise typer.Exit(EXIT_MISMATCH)
+    if summary["status"] != "ok":
+        raise typer.Exit(EXIT_UNVERIFIED)
 
 
 @app.command("history")
 def history(
     task: TaskFilterOpt = None, rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt = False
 ) -> None:
-    """Every task's rounds, submissions and committed global models, from events alone."""
+    """Every task's rounds and every submission's outcome (included, or excluded with its reason), from events."""
     run_command(lambda: _history(Context(rpc_url, contract, None), task, json_))
 
 
 @app.command("verify")
 def verify(
     task: TaskFilterOpt = None,
+    from_round: Annotated[int, typer.Option(min=1, help="Verify rounds from this one on.")] = 1,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Re-fetch every included update, re-aggregate, and check each committed global digest."""
-    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, json_))
+    """Re-check every outcome and re-derive every global model. Exit 0 all OK, 1 MISMATCH, 3 UNVERIFIED/nothing."""
+    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, from_round, json_))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from aggregator.judge import judge_round
+from aggregator.validation import validate_update
 from fedledger import codec
+from fedledger.audit import verify_task
 from fedledger.cli import output
 from fedledger.cli.options import (
     AccountOpt,
@@ -23,7 +27,10 @@ from fedledger.cli.options import (
 )
 from fedledger.cli.participant import current_participants
 from fedledger.cli.settings import read_model_file
-from fedledger.exceptions import ConfigurationError
+from fedledger.exceptions import ChainError, ConfigurationError, ValidationError
+from fedledger.fetch import fetch_model
+from fedledger.history import task_history
+from fedledger.records import TaskState
 
 if TYPE_CHECKING:
     from fl_node.participant import Submission
@@ -53,6 +60,52 @@ def default_shard(ctx: Context, task: int) -> tuple[int, int]:
             "or ask the owner to add it"
         )
     return members.index(ctx.signer.address), len(members)
+
+
+def base_verifier(ctx: Context, task_id: int) -> Callable[[TaskState], None]:
+    """Re-derive the round whose global model the participant is about to build on; raise if it does not verify.
+
+    Costs one re-aggregation of that round's included updates (fetching each of them once).
+    """
+
+    def verify(state: TaskState) -> None:
+        history = task_history(ctx.ledger, task_id)
+        finalized = [r for r in history.rounds if r.finalized is not None]
+        if not finalized:
+            return  # the initial model: the owner's choice, nothing to re-derive
+        last = finalized[-1].round
+        verdicts = [
+            v for v in verify_task(history, ctx.store, judge_round, from_round=last) if v.round == last
+        ]
+        if verdicts and verdicts[0].verdict != "OK":
+            v = verdicts[0]
+            raise ChainError(
+                f"refusing to train on the global model of round {last} of task {task_id}: {v.verdict}: {v.reason}. "
+                "Run `fedledger audit verify` for details, or pass --no-verify-base to train on it anyway"
+            )
+
+    return verify
+
+
+def precheck_update(ctx: Context, state: TaskState, data: bytes) -> None:
+    """Refuse an update the aggregator would exclude, before anything is uploaded or registered."""
+    digest = codec.model_digest(data)
+    if digest == state.model_digest:
+        raise ConfigurationError(
+            "the update is the round's base model itself; it would be excluded as unchanged"
+        )
+    if any(u.digest == digest for u in ctx.ledger.updates_submitted(state.task_id, state.round)):
+        raise ConfigurationError(
+            "another participant already registered these exact bytes this round (duplicate)"
+        )
+    limits = state.limits
+    base = fetch_model(ctx.store, state.model_cid, state.model_digest, max_bytes=limits.max_update_bytes)
+    try:
+        validate_update(data, base=base, expected_digest=digest, max_bytes=limits.max_update_bytes)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            f"the aggregator would exclude this update as {exc.reason}: {exc.detail}"
+        ) from None
 
 
 def submission_json(s: Submission) -> dict[str, Any]:
@@ -87,6 +140,12 @@ def train(
     dataset: Annotated[str, typer.Option(help="Dataset the task's model was built for.")] = "bikes",
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the data split and training.")] = 0,
+    verify_base: Annotated[
+        bool,
+        typer.Option(
+            "--verify-base/--no-verify-base", help="Re-derive the global model before training on it."
+        ),
+    ] = True,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
@@ -94,7 +153,7 @@ def train(
     key_file: KeyFileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Fetch the global model, train on this node's slice, upload the update and register it on-chain."""
+    """Verify the global model, train on this node's slice, upload the update and register it on-chain."""
 
     def body() -> None:
         require_extra("node", "`fedledger node train`")
@@ -116,6 +175,7 @@ def train(
                 split,
                 data,
                 TrainConfig(epochs=epochs, seed=seed),
+                verify_base=base_verifier(ctx, task) if verify_base else None,
                 on_progress=show,
             )
         _report(submission, json_)
@@ -144,7 +204,8 @@ def submit(
 
         data = read_model_file(update, "update file")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
-        state = check_can_submit(ctx.ledger, task, ctx.signer.address)
+        state = check_can_submit(ctx.ledger, task, ctx.signer.address, samples)
+        precheck_update(ctx, state, data)
         _report(submit_bytes(ctx.ledger, ctx.store, ctx.signer, state, data, samples), json_)
 
     run_command(body)

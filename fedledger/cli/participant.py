@@ -35,20 +35,32 @@ def current_participants(ledger: Ledger, task: int) -> list[str]:
     return members
 
 
-def _change(ctx: Context, task: int, who: str, add: bool, as_json: bool) -> None:
+def _change(ctx: Context, task: int, who: str, add: bool, max_samples: int, as_json: bool) -> None:
     address = resolve_address(ctx.w3, who)
-    change = ctx.ledger.add_participant if add else ctx.ledger.remove_participant
-    tx = change(ctx.signer, task, address)
-    if as_json:
-        output.emit_json({"task_id": task, "participant": address, "added": add, "gas": tx.gas_used})
+    if add:
+        tx = ctx.ledger.add_participant(ctx.signer, task, address, max_samples=max_samples)
     else:
-        output.say(f"{'added' if add else 'removed'} {address} {'to' if add else 'from'} task {task}")
+        tx = ctx.ledger.remove_participant(ctx.signer, task, address)
+    if as_json:
+        payload = {"task_id": task, "participant": address, "added": add, "gas": tx.gas_used}
+        output.emit_json({**payload, "max_samples": max_samples} if add else payload)
+    elif add:
+        cap = f" (at most {max_samples} samples per submission)" if max_samples else ""
+        output.say(f"added {address} to task {task}{cap}")
+    else:
+        output.say(f"removed {address} from task {task}")
 
 
 @app.command("add")
 def add(
     address: AddressArg,
     task: TaskOpt,
+    max_samples: Annotated[
+        int,
+        typer.Option(
+            min=0, max=2**64 - 1, help="Most samples it may claim per submission (0: task cap only)."
+        ),
+    ] = 0,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     account: AccountOpt = None,
@@ -57,7 +69,9 @@ def add(
 ) -> None:
     """Add ADDRESS to the task's allowlist."""
     run_command(
-        lambda: _change(Context(rpc_url, contract, None, account, key_file), task, address, True, json_)
+        lambda: _change(
+            Context(rpc_url, contract, None, account, key_file), task, address, True, max_samples, json_
+        )
     )
 
 
@@ -73,7 +87,7 @@ def remove(
 ) -> None:
     """Remove ADDRESS from the task's allowlist."""
     run_command(
-        lambda: _change(Context(rpc_url, contract, None, account, key_file), task, address, False, json_)
+        lambda: _change(Context(rpc_url, contract, None, account, key_file), task, address, False, 0, json_)
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -25,11 +25,15 @@ from fedledger.cli.options import (
 )
 from fedledger.cli.settings import read_model_file, resolve_address
 from fedledger.exceptions import ConfigurationError
+from fedledger.records import TaskLimits
 from fedledger.strategy_spec import parse_spec
 
 app = typer.Typer(help="Create and inspect training tasks.", no_args_is_help=True)
 
-MAX_ROUND_DURATION = 2**32 - 1  # the contract's limit (seconds)
+MAX_DURATION = 2**32 - 1  # the contract's limit for round durations and grace periods (seconds)
+MAX_PARTICIPANTS = 4096  # the contract's limit
+MAX_UINT64 = 2**64 - 1
+DEFAULT_MAX_UPDATE_BYTES = 64 * 1024 * 1024
 
 
 def _initial_model_bytes(dataset: str, model_file: Path | None, seed: int) -> bytes:
@@ -55,26 +59,50 @@ def _members(ctx: Context, participants: str) -> list[str]:
     return members
 
 
-def _create(
-    ctx: Context,
-    participants: str,
-    aggregator: str,
-    quorum: int,
-    round_duration: int,
-    strategy: str,
-    dataset: str,
-    model_file: Path | None,
-    seed: int,
-    open_round: bool,
-    as_json: bool,
-) -> None:
+@dataclass(frozen=True)
+class TaskRequest:
+    """What `task create` was asked for, before anything is checked or sent."""
+
+    participants: str
+    aggregator: str
+    quorum: int
+    round_duration: int
+    strategy: str
+    dataset: str
+    model_file: Path | None
+    seed: int
+    open_round: bool
+    limits: TaskLimits
+
+
+def _check_rule(request: TaskRequest) -> str:
+    """The canonical spec, refusing what no aggregator could run with this quorum or sample size."""
+    rule = strategy_from_spec(parse_spec(request.strategy))
+    if request.quorum < rule.min_updates():
+        raise ConfigurationError(
+            f"{rule.spec} needs at least {rule.min_updates()} valid updates per round; raise --quorum to "
+            f"{rule.min_updates()} or more"
+        )
+    sampled = request.limits.clients_per_round
+    if sampled and request.quorum > sampled:
+        raise ConfigurationError(f"quorum {request.quorum} is larger than --clients-per-round {sampled}")
+    return rule.spec
+
+
+def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     # Validate everything before the first transaction: a half-made task on-chain helps nobody.
-    spec = strategy_from_spec(parse_spec(strategy)).spec  # refuse what no aggregator could run
-    members = _members(ctx, participants)
-    if quorum > max(len(members), 1):
-        raise ConfigurationError(f"quorum {quorum} is larger than the {len(members)} participants given")
-    aggregator_address = resolve_address(ctx.w3, aggregator)
-    data = _initial_model_bytes(dataset, model_file, seed)
+    spec = _check_rule(request)
+    members = _members(ctx, request.participants)
+    if request.quorum > max(len(members), 1):
+        raise ConfigurationError(
+            f"quorum {request.quorum} is larger than the {len(members)} participants given"
+        )
+    aggregator_address = resolve_address(ctx.w3, request.aggregator)
+    data = _initial_model_bytes(request.dataset, request.model_file, request.seed)
+    if len(data) > request.limits.max_update_bytes:
+        raise ConfigurationError(
+            f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
+        )
     ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members))
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
@@ -82,13 +110,14 @@ def _create(
         aggregator=aggregator_address,
         initial_digest=codec.model_digest(data),
         initial_cid=cid,
-        quorum=quorum,
-        round_duration=round_duration,
+        quorum=request.quorum,
+        round_duration=request.round_duration,
         strategy=spec,
+        limits=request.limits,
     )
     for member in members:
         ctx.ledger.add_participant(ctx.signer, task_id, member)
-    if open_round:
+    if request.open_round:
         ctx.ledger.open_round(ctx.signer, task_id)
     if as_json:
         output.emit_json(
@@ -98,13 +127,14 @@ def _create(
                 "initial_digest": codec.digest_hex(codec.model_digest(data)),
                 "participants": members,
                 "strategy": spec,
+                "limits": asdict(request.limits),
                 "gas": tx.gas_used,
             }
         )
     else:
         output.say(
-            f"created task {task_id} ({spec}, quorum {quorum}, {len(members)} participants, "
-            f"rounds of {round_duration} s); initial model {cid}"
+            f"created task {task_id} ({spec}, quorum {request.quorum}, {len(members)} participants, "
+            f"rounds of {request.round_duration} s); initial model {cid}"
         )
         output.say(str(task_id))
 
@@ -114,12 +144,36 @@ def create(
     participants: Annotated[str, typer.Option(help="Comma-separated addresses or dev account numbers.")] = "",
     aggregator: Annotated[str, typer.Option(help="Aggregator address or dev account number.")] = "0",
     quorum: Annotated[
-        int, typer.Option(min=1, max=2**32 - 1, help="Minimum updates to finalize a round.")
+        int, typer.Option(min=1, max=MAX_PARTICIPANTS, help="Minimum valid updates per round.")
     ] = 2,
     round_duration: Annotated[
-        int, typer.Option(min=1, max=MAX_ROUND_DURATION, help="Seconds each round stays open.")
+        int, typer.Option(min=1, max=MAX_DURATION, help="Seconds each round stays open.")
     ] = 600,
-    strategy: Annotated[str, typer.Option(help="Aggregation rule, e.g. fedavg or fedsgd:lr=0.3.")] = "fedavg",
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="Aggregation rule: fedavg[:clip=C], fedsgd[:lr=X], median, trimmed_mean[:beta=B], "
+            "krum[:f=F], multikrum[:f=F,m=M]."
+        ),
+    ] = "fedavg",
+    max_samples: Annotated[
+        int, typer.Option(min=0, max=MAX_UINT64, help="Most samples one submission may claim (0: no cap).")
+    ] = 0,
+    max_update_bytes: Annotated[
+        int, typer.Option(min=1, max=MAX_UINT64, help="Largest update in bytes (auditors apply it too).")
+    ] = DEFAULT_MAX_UPDATE_BYTES,
+    grace_period: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=MAX_DURATION,
+            help="Seconds after a deadline before anyone may fail a round "
+            "that reached quorum (default: one round duration).",
+        ),
+    ] = None,
+    clients_per_round: Annotated[
+        int, typer.Option(min=0, max=MAX_PARTICIPANTS, help="Participants sampled per round (0: everyone).")
+    ] = 0,
     dataset: Annotated[str, typer.Option(help="Build the initial model for this dataset.")] = "bikes",
     model_file: Annotated[
         Path | None, typer.Option(help="Initial model as a canonical safetensors file.")
@@ -134,22 +188,52 @@ def create(
     json_: JsonOpt = False,
 ) -> None:
     """Create a task (the signer owns it), add its participants and open round 1."""
-    ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
-    run_command(
-        lambda: _create(
-            ctx,
-            participants,
-            aggregator,
-            quorum,
-            round_duration,
-            strategy,
-            dataset,
-            model_file,
-            seed,
-            open_round,
-            json_,
-        )
+    limits = TaskLimits(
+        max_samples=max_samples,
+        max_update_bytes=max_update_bytes,
+        grace_period=round_duration if grace_period is None else grace_period,
+        clients_per_round=clients_per_round,
     )
+    request = TaskRequest(
+        participants,
+        aggregator,
+        quorum,
+        round_duration,
+        strategy,
+        dataset,
+        model_file,
+        seed,
+        open_round,
+        limits,
+    )
+    ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
+    run_command(lambda: _create(ctx, request, json_))
+
+
+@app.command("set-aggregator")
+def set_aggregator(
+    aggregator: Annotated[str, typer.Argument(help="New aggregator: address, or dev account number N.")],
+    task: TaskOpt,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    account: AccountOpt = None,
+    key_file: KeyFileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Hand the task to another aggregator (owner only); it takes over at once, also mid-round."""
+
+    def body() -> None:
+        ctx = Context(rpc_url, contract, None, account, key_file)
+        address = resolve_address(ctx.w3, aggregator)
+        if int(address, 16) == 0:
+            raise ConfigurationError("the zero address cannot aggregate")
+        tx = ctx.ledger.set_aggregator(ctx.signer, task, address)
+        if json_:
+            output.emit_json({"task_id": task, "aggregator": address, "gas": tx.gas_used})
+        else:
+            output.say(f"task {task} is now aggregated by {address}")
+
+    run_command(body)
 
 
 @app.command("open")

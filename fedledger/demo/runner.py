@@ -19,10 +19,12 @@ from typing import Any
 
 from web3 import Web3
 
-from aggregator.coordinator import Coordinator, make_rederiver
+from aggregator.coordinator import Coordinator
+from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
-from fedledger.audit import audit_summary, task_history, verify_task
+from fedledger.audit import audit_summary, verify_task
+from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.store import LocalStore
 from fedledger.strategy_spec import parse_spec
@@ -151,7 +153,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         )
 
     on_progress("auditing every round from the chain and the store")
-    verdicts = verify_task(task_history(ledger, task_id), store, make_rederiver(store))
+    verdicts = verify_task(task_history(ledger, task_id), store, judge_round)
     report.audit = audit_summary(verdicts)
     report.wall_seconds = round(time.perf_counter() - started, 3)
     return report

@@ -1,7 +1,7 @@
 """One round end to end on the embedded default (eth-tester chain + local store), with tiny numpy models.
 
 Participant updates are made with numpy here, not by training, so each test is about the protocol: submission,
-validation and exclusion with a named reason, deterministic aggregation, the inclusion bitmap, and audit.
+validation and exclusion with a named reason, deterministic aggregation, outcomes on-chain, and audit.
 """
 
 from __future__ import annotations
@@ -10,68 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from federation import Federation, model
 
-from aggregator.coordinator import Coordinator, RoundNotReadyError, make_rederiver
+from aggregator.coordinator import Coordinator, RoundNotReadyError
 from fedledger import codec
-from fedledger.audit import task_history, verify_task
 from fedledger.exceptions import ContractRevertError
-from fedledger.inclusion import decode_included
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
-from fedledger.store import LocalStore
-
-SHAPES = {"layer.weight": (3, 2), "layer.bias": (3,)}
-
-
-def model(value: float) -> codec.Tensors:
-    return {name: np.full(shape, value, dtype=np.float32) for name, shape in SHAPES.items()}
-
-
-class Federation:
-    """A deployed contract with one task (quorum 2, three participants) and round 1 open."""
-
-    def __init__(self, root: Path, quorum: int = 2, duration: int = 3600) -> None:
-        self.w3 = connect(EMBEDDED)
-        self.owner = Signer(self.w3.eth.accounts[0])
-        self.people = [Signer(a) for a in self.w3.eth.accounts[1:4]]
-        self.store = LocalStore(root / "store")
-        self.ledger, _ = Ledger.deploy(self.w3, self.owner)
-        initial = codec.encode(model(0.0))
-        self.task, _ = self.ledger.create_task(
-            self.owner,
-            aggregator=self.owner.address,
-            initial_digest=codec.model_digest(initial),
-            initial_cid=self.store.put(initial),
-            quorum=quorum,
-            round_duration=duration,
-            strategy="fedavg",
-        )
-        for person in self.people:
-            self.ledger.add_participant(self.owner, self.task, person.address)
-        self.ledger.open_round(self.owner, self.task)
-        self.coordinator = Coordinator(self.ledger, self.store, self.owner)
-
-    def submit(
-        self, who: int, data: bytes, samples: int = 10, cid: str | None = None, digest: bytes | None = None
-    ) -> str:
-        stored = self.store.put(data)
-        round_ = self.ledger.get_task(self.task).round
-        self.ledger.submit_update(
-            self.people[who], self.task, round_, digest or codec.model_digest(data), cid or stored, samples
-        )
-        return stored
-
-    def verify(self) -> list[tuple[str, str]]:
-        history = task_history(self.ledger, self.task)
-        return [
-            (v.verdict, v.reason)
-            for v in verify_task(history, self.store, make_rederiver(self.store))
-            if v.verdict != "OPEN"
-        ]
-
-    def travel(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
-        tester.mine_blocks()
+from fedledger.inclusion import decode_outcomes, encode_outcomes, included_indices
+from fedledger.ledger import Signer
 
 
 @pytest.fixture
@@ -89,7 +34,7 @@ def test_fedavg_round_finalizes_weighted_mean_and_audit_verifies(fed: Federation
     # Assert: (1*10 + 4*30 + 2*20) / 60 = 2.8333...
     global_model = codec.decode(fed.store.get(outcome.global_cid))
     assert np.allclose(global_model["layer.bias"], 170 / 60)
-    assert decode_included(fed.ledger.rounds_finalized(fed.task, 1)[0].included_root) == [0, 1, 2]
+    assert included_indices(fed.ledger.rounds_finalized(fed.task, 1)[0].reasons) == [0, 1, 2]
     assert fed.ledger.get_task(fed.task).model_digest == outcome.global_digest
     assert fed.verify() == [("OK", "re-derived from 3 of 3 updates")]
 
@@ -119,7 +64,9 @@ def test_invalid_update_is_excluded_with_named_reason_and_round_still_completes(
     outcome = fed.coordinator.close_round(fed.task)
     # Assert
     assert [(e.index, e.reason) for e in outcome.excluded] == [(1, "non_finite")]
-    assert decode_included(fed.ledger.rounds_finalized(fed.task, 1)[0].included_root) == [0, 2]
+    finalized = fed.ledger.rounds_finalized(fed.task, 1)[0]
+    assert decode_outcomes(finalized.reasons) == ["included", "non_finite", "included"]
+    assert finalized.num_included == 2
     assert fed.verify() == [("OK", "re-derived from 2 of 3 updates")]
 
 
@@ -132,10 +79,13 @@ def test_update_with_wrong_shape_wrong_digest_or_unknown_cid_is_excluded(fed: Fe
     fed.travel(7200)
     # Execute: nothing valid and the deadline passed, so the aggregator closes the round as failed
     outcome = fed.coordinator.close_round(fed.task)
-    # Assert
+    # Assert: the reasons are on-chain with the failure, and the audit agrees with them
     assert outcome.failed
     assert [e.reason for e in outcome.excluded] == ["shape_mismatch", "digest_mismatch", "unavailable"]
-    assert fed.ledger.rounds_failed(fed.task, 1) and fed.ledger.get_task(fed.task).round == 2
+    failed = fed.ledger.rounds_failed(fed.task, 1)[0]
+    assert decode_outcomes(failed.reasons) == ["shape_mismatch", "digest_mismatch", "unavailable"]
+    assert fed.ledger.get_task(fed.task).round == 2
+    assert fed.verify()[0][0] == "FAILED"
 
 
 def test_tampered_stored_update_makes_verify_report_the_round_as_mismatch(fed: Federation) -> None:
@@ -148,9 +98,10 @@ def test_tampered_stored_update_makes_verify_report_the_round_as_mismatch(fed: F
     # Execute: someone rewrites the stored update after the round
     stored.write_bytes(codec.encode(model(1.5)))
     verdicts = fed.verify()
-    # Assert
+    # Assert: the included update now fails validation, naming the participant
     assert verdicts[0][0] == "MISMATCH"
-    assert "cid mismatch" in verdicts[0][1] and cid in verdicts[0][1]
+    assert "included, but the update is cid_mismatch" in verdicts[0][1]
+    assert fed.people[0].address in verdicts[0][1]
 
 
 def test_verify_reports_a_global_model_that_does_not_follow_from_its_updates(fed: Federation) -> None:
@@ -166,22 +117,23 @@ def test_verify_reports_a_global_model_that_does_not_follow_from_its_updates(fed
         1,
         global_digest=codec.model_digest(forged),
         global_cid=fed.store.put(forged),
-        included_root=bytes(31) + b"\x03",
-        num_included=2,
+        reasons=encode_outcomes(["included", "included"]),
     )
     verdicts = fed.verify()
     # Assert
     assert verdicts[0][0] == "MISMATCH" and verdicts[0][1].startswith("different result")
 
 
-def test_missing_included_update_content_is_a_mismatch(fed: Federation) -> None:
+def test_missing_included_update_content_is_unverified_not_a_mismatch(fed: Federation) -> None:
+    # An auditor who cannot fetch something cannot tell "the aggregator cheated" from "I could not check".
     cid = fed.submit(0, codec.encode(model(1.0)))
     fed.submit(1, codec.encode(model(2.0)))
     fed.submit(2, codec.encode(model(3.0)))
     fed.coordinator.close_round(fed.task)
     fed.store._path(cid).unlink()
     verdicts = fed.verify()
-    assert verdicts[0][0] == "MISMATCH" and verdicts[0][1].startswith("missing content")
+    assert verdicts[0][0] == "UNVERIFIED"
+    assert "not available to this auditor" in verdicts[0][1] and fed.people[0].address in verdicts[0][1]
 
 
 def test_round_is_not_ready_until_everyone_submitted_or_deadline(fed: Federation) -> None:
@@ -200,7 +152,7 @@ def test_round_below_quorum_at_deadline_is_closed_as_failed_and_reopens_on_same_
     outcome = fed.coordinator.close_round(fed.task)
     task = fed.ledger.get_task(fed.task)
     assert outcome.failed and task.round == 2 and task.model_digest == base
-    assert fed.verify() == [("FAILED", "round failed; nothing to verify")]
+    assert fed.verify() == [("FAILED", "round failed below quorum (1 of 2 submissions)")]
 
 
 def test_second_submission_in_a_round_is_refused_with_a_clear_reason(fed: Federation) -> None:
@@ -238,8 +190,7 @@ def test_second_finalize_of_the_same_round_is_refused(fed: Federation) -> None:
             1,
             global_digest=outcome.global_digest,
             global_cid=outcome.global_cid,
-            included_root=bytes(31) + b"\x07",
-            num_included=3,
+            reasons=bytes(3),
         )
     assert len(fed.ledger.rounds_finalized(fed.task, 1)) == 1
 

@@ -1,0 +1,248 @@
+"""Replay a task's events into its history: creation, limits, allowlist and aggregator changes, rounds.
+
+Trust nothing but the chain: everything here comes from the contract's events, read once per task in chain order
+(``Ledger.task_events``). The history is what `audit history` prints and what `audit verify` re-checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedledger import records as rec
+from fedledger.codec import digest_hex
+from fedledger.exceptions import AuditError, ConfigurationError
+from fedledger.inclusion import INCLUDED, decode_outcomes, included_indices
+from fedledger.ledger import Ledger
+from fedledger.rounds import effective_weights
+from fedledger.sampling import sample_clients
+from fedledger.strategy_spec import parse_canonical
+
+
+@dataclass
+class RoundHistory:
+    """One round as the chain tells it."""
+
+    round: int
+    opened: rec.RoundOpened | None = None
+    submissions: list[rec.UpdateSubmitted] = field(default_factory=list)
+    finalized: rec.RoundFinalized | None = None
+    failed: rec.RoundFailed | None = None
+    members: list[str] = field(default_factory=list)  # the allowlist when the round opened, in join order
+    sampled: list[str] | None = None  # who the round asked for, when the task samples
+    caps: list[int] = field(
+        default_factory=list
+    )  # cap in force for each submission when it was made (0: none)
+    aggregator: str = ""  # the task's aggregator when the round closed (or now, if it is open)
+
+    @property
+    def status(self) -> str:
+        return "finalized" if self.finalized else "failed" if self.failed else "open"
+
+    @property
+    def reasons(self) -> bytes:
+        """The recorded outcome bytes (empty when the round is open or failed without reasons)."""
+        if self.finalized:
+            return self.finalized.reasons
+        return self.failed.reasons if self.failed else b""
+
+    @property
+    def outcomes(self) -> list[str]:
+        return decode_outcomes(self.reasons)
+
+    @property
+    def included(self) -> list[int]:
+        return included_indices(self.finalized.reasons) if self.finalized else []
+
+
+@dataclass
+class TaskHistory:
+    """A task's creation, limits, allowlist and aggregator changes and rounds, in chain order."""
+
+    created: rec.TaskCreated
+    limits: rec.TaskLimits
+    participants: list[rec.ParticipantChanged]
+    aggregator_changes: list[rec.AggregatorChanged]
+    rounds: list[RoundHistory]
+
+
+class _Replay:
+    """Walks a task's events in order, tracking the allowlist, caps and aggregator as they were at each event."""
+
+    def __init__(self, created: rec.TaskCreated, limits: rec.TaskLimits) -> None:
+        self.limits = limits
+        self.aggregator = created.aggregator
+        self.members: dict[str, int] = {}  # address -> own cap, in join order
+        self.rounds: dict[int, RoundHistory] = {}
+
+    def at(self, number: int) -> RoundHistory:
+        return self.rounds.setdefault(number, RoundHistory(number))
+
+    def cap_of(self, participant: str) -> int:
+        task, own = self.limits.max_samples, self.members.get(participant, 0)
+        return min(c for c in (task, own) if c) if (task or own) else 0
+
+    def apply(self, event: rec.TaskEvent) -> None:
+        if isinstance(event, rec.ParticipantChanged):
+            if event.added:
+                self.members[event.participant] = event.max_samples
+            else:
+                self.members.pop(event.participant, None)
+        elif isinstance(event, rec.AggregatorChanged):
+            self.aggregator = event.aggregator
+        elif isinstance(event, rec.RoundOpened):
+            record = self.at(event.round)
+            record.opened, record.members = event, list(self.members)
+            k = self.limits.clients_per_round
+            record.sampled = sample_clients(event.seed, record.members, k) if k else None
+        elif isinstance(event, rec.UpdateSubmitted):
+            record = self.at(event.round)
+            record.submissions.append(event)
+            record.caps.append(self.cap_of(event.participant))
+        elif isinstance(event, rec.RoundFinalized):
+            self.at(event.round).finalized = event
+            self.at(event.round).aggregator = self.aggregator
+        elif isinstance(event, rec.RoundFailed):
+            self.at(event.round).failed = event
+            self.at(event.round).aggregator = self.aggregator
+
+
+def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
+    """Build a task's history from its events (as ``Ledger.task_events`` returns them, in chain order)."""
+    created = next((e for e in events if isinstance(e, rec.TaskCreated)), None)
+    if created is None:
+        raise AuditError("the events hold no TaskCreated")
+    configured = next((e for e in events if isinstance(e, rec.TaskConfigured)), None)
+    limits = (
+        rec.TaskLimits(
+            configured.max_samples,
+            configured.max_update_bytes,
+            configured.grace_period,
+            configured.clients_per_round,
+        )
+        if configured
+        else rec.TaskLimits()
+    )
+    replay = _Replay(created, limits)
+    for event in events:
+        replay.apply(event)
+    for record in replay.rounds.values():
+        if record.status == "open":
+            record.aggregator = replay.aggregator
+    return TaskHistory(
+        created,
+        limits,
+        [e for e in events if isinstance(e, rec.ParticipantChanged)],
+        [e for e in events if isinstance(e, rec.AggregatorChanged)],
+        [replay.rounds[k] for k in sorted(replay.rounds)],
+    )
+
+
+def task_history(ledger: Ledger, task_id: int) -> TaskHistory:
+    """Rebuild task ``task_id``'s history from its events (one incremental query for all of them)."""
+    events = ledger.task_events(task_id)
+    if not any(isinstance(e, rec.TaskCreated) for e in events):
+        raise AuditError(f"no TaskCreated event for task {task_id} at {ledger.address}")
+    return history_from_events(events)
+
+
+def current_members(history: TaskHistory) -> list[str]:
+    """The allowlist now, in the order accounts joined."""
+    members: dict[str, None] = {}
+    for change in history.participants:
+        if change.added:
+            members[change.participant] = None
+        else:
+            members.pop(change.participant, None)
+    return list(members)
+
+
+def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
+    outcomes = r.outcomes if r.reasons else [None] * len(r.submissions)
+    weights = (
+        effective_weights(history.created.strategy, r.submissions, r.outcomes)
+        if r.finalized and _spec_is_usable(history.created.strategy)
+        else [0.0] * len(r.submissions)
+    )
+    closed = r.finalized or r.failed
+    return {
+        "round": r.round,
+        "status": r.status,
+        "deadline": r.opened.deadline if r.opened else None,
+        "base_digest": digest_hex(r.opened.base_digest) if r.opened else None,
+        "seed": "0x" + r.opened.seed.hex() if r.opened else None,
+        "opened_block": r.opened.at.block_number if r.opened else None,
+        "closed_block": closed.at.block_number if closed else None,
+        "sampled": r.sampled,
+        "submissions": [
+            {
+                "index": i,
+                "participant": u.participant,
+                "digest": u.digest_hex,
+                "cid": u.cid,
+                "num_samples": u.num_samples,
+                "cap": r.caps[i] if i < len(r.caps) else 0,
+                "block": u.at.block_number,
+                "outcome": outcomes[i],
+                "reason": outcomes[i] if outcomes[i] not in (None, INCLUDED) else None,
+                "weight": round(weights[i], 12),
+            }
+            for i, u in enumerate(r.submissions)
+        ],
+        "included": r.included,
+        "excluded": [
+            {"index": i, "participant": r.submissions[i].participant, "reason": o}
+            for i, o in enumerate(outcomes)
+            if o not in (None, INCLUDED)
+        ],
+        "num_included": r.finalized.num_included if r.finalized else 0,
+        "included_root": "0x" + r.finalized.included_root.hex() if r.finalized else None,
+        "global_digest": digest_hex(r.finalized.global_digest) if r.finalized else None,
+        "global_cid": r.finalized.global_cid if r.finalized else None,
+        "closed_by": r.failed.closed_by if r.failed else None,
+        "aggregator": r.aggregator or None,
+    }
+
+
+def _spec_is_usable(spec: str) -> bool:
+    try:
+        parse_canonical(spec)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def history_json(history: TaskHistory) -> dict[str, Any]:
+    """A task's history as plain JSON (digests as 0x hex): what `audit history --json` prints."""
+    created, limits = history.created, history.limits
+    return {
+        "task_id": created.task_id,
+        "owner": created.owner,
+        "aggregator": created.aggregator,
+        "initial_digest": digest_hex(created.initial_digest),
+        "initial_cid": created.initial_cid,
+        "quorum": created.quorum,
+        "round_duration": created.round_duration,
+        "strategy": created.strategy,
+        "created_block": created.at.block_number,
+        "limits": {
+            "max_samples": limits.max_samples,
+            "max_update_bytes": limits.max_update_bytes,
+            "grace_period": limits.grace_period,
+            "clients_per_round": limits.clients_per_round,
+        },
+        "aggregator_changes": [
+            {"previous": c.previous, "aggregator": c.aggregator, "block": c.at.block_number}
+            for c in history.aggregator_changes
+        ],
+        "participants": [
+            {
+                "participant": p.participant,
+                "added": p.added,
+                "max_samples": p.max_samples,
+                "block": p.at.block_number,
+            }
+            for p in history.participants
+        ],
+        "rounds": [_round_json(history, r) for r in history.rounds],
+    }

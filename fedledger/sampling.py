@@ -1,0 +1,33 @@
+"""Which participants a round asks for, when a task samples clients (``TaskLimits.clientsPerRound`` > 0).
+
+FedAvg samples a fraction C of the clients every round (McMahan et al. 2017, arXiv 1602.05629, Algorithm 1). Here
+the sample must be reproducible by anyone from the chain alone, so that an auditor can confirm who was asked: the
+contract emits a ``seed`` with every ``RoundOpened`` (keccak256 of the previous block hash, the task id and the
+round), and the round's clients are the ``k`` members of the allowlist (as it stood when the round opened) with the
+smallest ``keccak256(seed || address)``. Submissions from others are excluded as ``not_sampled``.
+
+The previous block hash is known to whoever sends the transaction that opens the round (the aggregator's
+finalize), so it can bias the sample by choosing when to send it; tasks that cannot accept that should not sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+
+def sample_rank(seed: bytes, address: str) -> bytes:
+    """The sort key of ``address`` in the round with ``seed``: keccak256(seed || 20-byte address)."""
+    return bytes(keccak(seed + bytes.fromhex(Web3.to_checksum_address(address)[2:])))
+
+
+def sample_clients(seed: bytes, members: Iterable[str], k: int) -> list[str]:
+    """The ``k`` members the round with ``seed`` asks for (all of them when ``k`` is 0 or at least their number).
+
+    Returned in rank order; addresses are checksummed.
+    """
+    unique = sorted({Web3.to_checksum_address(m) for m in members})
+    ranked = sorted(unique, key=lambda address: sample_rank(seed, address))
+    return ranked if k <= 0 or k >= len(ranked) else ranked[:k]
