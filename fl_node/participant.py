@@ -17,7 +17,7 @@ from fedledger.ledger import Ledger, Signer
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 from fl_node.data import DatasetSplit
-from fl_node.model import model_config_for
+from fl_node.model import ModelConfig, model_config_for
 from fl_node.submit import Submission, check_can_submit, submit_bytes
 from fl_node.train import TrainConfig, compute_gradient, train_local
 
@@ -35,13 +35,18 @@ def train_and_submit(
     *,
     fetch_timeout: float | None = 30.0,
     on_progress: Callable[[str], None] = lambda message: None,
+    model_config: ModelConfig | None = None,
 ) -> Submission:
-    """Run one participant's round: check, fetch the global model, train on ``data`` (x, y), upload, submit."""
+    """Run one participant's round: check, fetch the global model, train on ``data`` (x, y), upload, submit.
+
+    ``model_config`` defaults to ``model_config_for(split)``; a task built on the MNIST CNN needs
+    ``model_config_for(split, "cnn")``.
+    """
     task = check_can_submit(ledger, task_id, signer.address)
     on_progress(f"fetching global model {task.model_cid}")
     base = fetch_model(store, task.model_cid, task.model_digest, fetch_timeout)
     x, y = data
-    config = model_config_for(split)
+    config = model_config or model_config_for(split)
     on_progress(f"training round {task.round} on {len(x)} samples")
     try:
         if parse_canonical(task.strategy).sends_gradients:
