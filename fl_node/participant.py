@@ -18,7 +18,7 @@ from fedledger.records import TaskState
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 from fl_node.data import DatasetSplit
-from fl_node.model import model_config_for
+from fl_node.model import ModelConfig, model_config_for
 from fl_node.submit import Submission, check_can_submit, submit_bytes
 from fl_node.train import TrainConfig, compute_gradient, train_local
 
@@ -37,12 +37,15 @@ def train_and_submit(
     fetch_timeout: float | None = 30.0,
     verify_base: Callable[[TaskState], None] | None = None,
     on_progress: Callable[[str], None] = lambda message: None,
+    model_config: ModelConfig | None = None,
 ) -> Submission:
     """Run one participant's round: check, verify and fetch the global model, train on ``data`` (x, y), submit.
 
     ``verify_base`` re-derives the round that produced the global model and raises when it does not verify: a
     participant is an auditor before it builds on a model. The claimed sample count is the number of rows,
     lowered to the participant's cap when it has one (its weight is capped, its data still used).
+    ``model_config`` defaults to ``model_config_for(split)``; a task built on the MNIST CNN needs
+    ``model_config_for(split, "cnn")``.
     """
     x, y = data
     cap = ledger.sample_cap(task_id, signer.address)
@@ -55,7 +58,7 @@ def train_and_submit(
     base = fetch_model(
         store, task.model_cid, task.model_digest, fetch_timeout, max_bytes=task.limits.max_update_bytes
     )
-    config = model_config_for(split)
+    config = model_config or model_config_for(split)
     on_progress(f"training round {task.round} on {len(x)} samples")
     try:
         if parse_canonical(task.strategy).sends_gradients:
