@@ -17,6 +17,7 @@ import requests
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.logs import DISCARD
 
 from fedledger import records as rec
 from fedledger.artifact import load_artifact
@@ -89,6 +90,9 @@ class Ledger:
         self._revert = RevertDecoder(artifact["abi"])
         self._check_code(artifact["deployedBytecode"])
         self.events = EventLog(w3, self.contract, from_block, self._call)
+        # Views name a caller: without one, web3's eth-tester middleware lists every account to pick one (25 ms
+        # a view with 200 accounts); eth-tester also wants a funded caller, so the embedded chain uses account 0.
+        self._view_from = w3.eth.accounts[0] if _is_embedded(w3) else VIEW_CALLER
 
     def _check_code(self, expected: str) -> None:
         """Refuse an address that holds no contract, or a contract that is not this version's round contract."""
@@ -140,7 +144,7 @@ class Ledger:
             (limits.max_samples, limits.max_update_bytes, limits.grace_period, limits.clients_per_round),
         )
         receipt = self._transact(fn, signer)
-        (event,) = self.contract.events.TaskCreated().process_receipt(receipt)
+        (event,) = self.contract.events.TaskCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["taskId"]), _tx_result(receipt)
 
     def set_aggregator(self, signer: Signer, task_id: int, aggregator: str) -> rec.TxResult:
@@ -286,7 +290,7 @@ class Ledger:
 
     def _view(self, fn: Any) -> Any:
         """Call a view with an explicit ``from``: without one, web3's eth-tester middleware lists every account."""
-        return self._call(lambda: fn.call({"from": VIEW_CALLER}))
+        return self._call(lambda: fn.call({"from": self._view_from}))
 
     def _call(self, thunk: Callable[[], T]) -> T:
         try:
@@ -295,6 +299,10 @@ class Ledger:
             raise self._revert.decode(revert_data(exc), f"view call: {exc}") from None
         except (requests.RequestException, OSError) as exc:
             raise ChainUnavailableError(f"the Ethereum node stopped answering: {exc}") from None
+
+
+def _is_embedded(w3: Web3) -> bool:
+    return type(w3.provider).__name__ == "EthereumTesterProvider"
 
 
 def _in(value: int, wanted: int | None) -> bool:

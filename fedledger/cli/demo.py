@@ -17,7 +17,7 @@ def demo(
     ] = 4,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 5,
     dataset: Annotated[
-        str, typer.Option(help="bikes (UCI bike sharing, RMSE) or digits (accuracy).")
+        str, typer.Option(help="bikes (UCI bike sharing, RMSE), digits or mnist (accuracy).")
     ] = "bikes",
     strategy: Annotated[str, typer.Option(help="Aggregation rule, e.g. fedavg or fedsgd:lr=0.3.")] = "fedavg",
     seed: Annotated[int, typer.Option(help="Seed for data split, initial model and training.")] = 0,
@@ -43,6 +43,9 @@ def _demo(
     require_extra("demo", "`fedledger demo`")
     from fedledger.demo.report import write_report
     from fedledger.demo.runner import DemoConfig, run_demo
+    from fl_node.threads import configure_torch_threads
+
+    configure_torch_threads()
 
     config = DemoConfig(
         participants=participants,

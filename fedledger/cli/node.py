@@ -137,7 +137,9 @@ def train(
     shard: Annotated[
         str | None, typer.Option(help="This node's data slice K/N (default: from the allowlist).")
     ] = None,
-    dataset: Annotated[str, typer.Option(help="Dataset the task's model was built for.")] = "bikes",
+    dataset: Annotated[
+        str, typer.Option(help="Dataset the task's model was built for: bikes, digits or mnist.")
+    ] = "bikes",
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the data split and training.")] = 0,
     verify_base: Annotated[
@@ -159,7 +161,10 @@ def train(
         require_extra("node", "`fedledger node train`")
         from fl_node.data import load_dataset, partition
         from fl_node.participant import train_and_submit
+        from fl_node.threads import configure_torch_threads
         from fl_node.train import TrainConfig
+
+        configure_torch_threads()
 
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
         k, n = parse_shard(shard) if shard else default_shard(ctx, task)

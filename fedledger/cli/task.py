@@ -174,7 +174,9 @@ def create(
     clients_per_round: Annotated[
         int, typer.Option(min=0, max=MAX_PARTICIPANTS, help="Participants sampled per round (0: everyone).")
     ] = 0,
-    dataset: Annotated[str, typer.Option(help="Build the initial model for this dataset.")] = "bikes",
+    dataset: Annotated[
+        str, typer.Option(help="Build the initial model for this dataset: bikes, digits or mnist.")
+    ] = "bikes",
     model_file: Annotated[
         Path | None, typer.Option(help="Initial model as a canonical safetensors file.")
     ] = None,
