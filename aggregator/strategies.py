@@ -1,13 +1,17 @@
 """Aggregation rules as pure functions of arrays and weights (math apart from plumbing; no torch here).
 
-Every rule streams the updates through one ``RunningSum`` (one float64 accumulator per tensor, never all N
-updates in memory), does its arithmetic in float64 and casts to float32 once, at the very end. Updates arrive
-in the canonical order the caller chose; for the same ordered input the result is bit-for-bit the same on
-every run, so anyone replaying the ledger re-derives the same global model bytes and digest.
+A rule turns a round's base model and its valid updates, already in canonical order, into an ``Aggregate``: the
+next global model, the positions it rejected as outliers, and each position's effective weight. Every rule does
+its arithmetic in float64, in a fixed order (``aggregator.exact``), and casts to float32 once at the very end, so
+anyone replaying the ledger re-derives the same bytes and digest on any machine.
+
+FedAvg and FedSGD stream (one update in memory at a time, through ``RunningSum``); the robust rules in
+``aggregator.robust`` need every update at once and say so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,16 +32,55 @@ class NoUpdatesError(ValueError):
     """A rule was given no updates at all (every candidate of the round was excluded)."""
 
 
+class InsufficientUpdatesError(ValueError):
+    """A rule was given fewer updates than it needs (Krum: 2f + 3)."""
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What a rule made of a round's valid updates."""
+
+    tensors: Tensors  # the next global model, float32, names sorted
+    rejected: tuple[int, ...] = ()  # positions (in the order given) the rule left out as outliers
+    weights: tuple[float, ...] = ()  # effective weight of each position (0.0 when rejected)
+
+
+class Strategy(Protocol):
+    """One aggregation rule; ``strategy_from_spec(s.spec) == s``."""
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string recorded with the task."""
+        ...
+
+    @property
+    def streams(self) -> bool:
+        """True when ``aggregate`` consumes the updates one at a time (memory O(model))."""
+        ...
+
+    def min_updates(self) -> int:
+        """The fewest valid updates the rule can aggregate."""
+        ...
+
+    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
+        """Combine ``(tensors, num_samples)`` pairs, already in canonical order, into the next model."""
+        ...
+
+
 class RunningSum:
     """Streaming weighted sum in float64: ``add`` one update at a time, ``result`` gives the weighted mean.
 
-    The first update fixes the tensor names and shapes; later ones must match (``ValueError`` otherwise).
+    The first update fixes the tensor names and shapes; later ones must match (``ValueError`` otherwise). One
+    float64 scratch buffer per tensor is reused for ``weight * x``, so adding allocates nothing: the same bits as
+    ``acc += weight * float64(x)``, computed in place.
     """
 
     def __init__(self) -> None:
         self._sums: dict[str, F64] = {}
+        self._scratch: dict[str, F64] = {}
         self.count = 0
         self.total_weight = 0.0
+        self.weights: list[float] = []
 
     @property
     def accumulators(self) -> Mapping[str, F64]:
@@ -47,20 +90,24 @@ class RunningSum:
     def add(self, tensors: Mapping[str, npt.ArrayLike], weight: float) -> None:
         """Add ``weight * tensors`` to the sum (``weight`` must be finite and positive)."""
         w = float(weight)
-        if not np.isfinite(w) or w <= 0:
+        if not math.isfinite(w) or w <= 0:
             raise ValueError(f"update weight must be finite and positive, got {weight!r}")
-        arrays = {name: np.asarray(value, dtype=np.float64) for name, value in tensors.items()}
+        arrays = {name: np.asarray(value) for name, value in tensors.items()}
         if self.count == 0:
             if not arrays:
                 raise ValueError("an update needs at least one tensor")
-            self._sums = {name: np.zeros_like(arrays[name]) for name in sorted(arrays)}
+            self._sums = {name: np.zeros(np.shape(arrays[name]), np.float64) for name in sorted(arrays)}
+            self._scratch = {name: np.empty_like(acc) for name, acc in self._sums.items()}
         self._check_matches(arrays)
         for name, acc in self._sums.items():
-            acc += w * arrays[name]
+            scratch = self._scratch[name]
+            np.multiply(arrays[name], w, out=scratch, dtype=np.float64)
+            acc += scratch
         self.count += 1
         self.total_weight += w
+        self.weights.append(w)
 
-    def _check_matches(self, arrays: Mapping[str, F64]) -> None:
+    def _check_matches(self, arrays: Mapping[str, npt.NDArray[np.generic]]) -> None:
         if set(arrays) != set(self._sums):
             missing, extra = sorted(set(self._sums) - set(arrays)), sorted(set(arrays) - set(self._sums))
             raise ValueError(
@@ -77,29 +124,13 @@ class RunningSum:
             raise NoUpdatesError("no updates were added")
         return {name: acc / self.total_weight for name, acc in self._sums.items()}
 
-
-class Strategy(Protocol):
-    """One aggregation rule: ``aggregate`` turns a round's base model and its updates into the next model."""
-
-    @property
-    def spec(self) -> str:
-        """The string that ``strategy_from_spec`` turns back into this strategy (recorded with the task)."""
-        ...
-
-    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Tensors:
-        """Combine ``(tensors, num_samples)`` pairs, already in canonical order, into the next model."""
-        ...
+    def shares(self) -> tuple[float, ...]:
+        """Each added update's share of the mean, w_k / sum(w)."""
+        return tuple(w / self.total_weight for w in self.weights)
 
 
-def weighted_mean(updates: Iterable[Update]) -> dict[str, F64]:
-    """Weighted mean of the updates by their sample counts, in float64."""
-    running = RunningSum()
-    for tensors, num_samples in updates:
-        running.add(tensors, num_samples)
-    return running.result()
-
-
-def _check_against_base(base: Tensors, combined: Mapping[str, F64]) -> None:
+def check_against_base(base: Tensors, combined: Mapping[str, npt.NDArray[np.generic]]) -> None:
+    """The combined tensors have exactly the base model's names and shapes."""
     for name, value in combined.items():
         if name not in base or np.shape(base[name]) != value.shape:
             raise ValueError(f"updates do not match the base model at tensor {name!r}")
@@ -107,25 +138,53 @@ def _check_against_base(base: Tensors, combined: Mapping[str, F64]) -> None:
         raise ValueError(f"updates lack tensors of the base model: {sorted(set(base) - set(combined))}")
 
 
-def _to_float32(tensors: Mapping[str, F64]) -> Tensors:
+def to_float32(tensors: Mapping[str, F64]) -> Tensors:
     return {name: tensors[name].astype(np.float32) for name in sorted(tensors)}
 
 
 @dataclass(frozen=True)
 class FedAvg:
     """Federated Averaging (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from
-    Decentralized Data", arXiv 1602.05629, Algorithm 1): the next global model is the mean of the
-    participants' locally trained weights, weighted by their numbers of training samples n_k / n.
+    Decentralized Data", arXiv 1602.05629, Algorithm 1): the next global model is the mean of the participants'
+    locally trained weights, weighted by their numbers of training samples n_k / n.
+
+    With ``clip`` set, each update's difference from the base is first scaled to L2 norm at most ``clip``
+    (norm-bounding, Sun et al. 2019, "Can You Really Backdoor Federated Learning?", arXiv 1911.07963), which
+    bounds how far any one participant can move the model.
     """
+
+    clip: float | None = None
 
     @property
     def spec(self) -> str:
-        return "fedavg"
+        return "fedavg" if self.clip is None else f"fedavg:clip={float(self.clip)!r}"
 
-    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Tensors:
-        combined = weighted_mean(updates)
-        _check_against_base(base, combined)
-        return _to_float32(combined)
+    @property
+    def streams(self) -> bool:
+        return True
+
+    def min_updates(self) -> int:
+        return 1
+
+    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
+        running = RunningSum()
+        for tensors, num_samples in updates:
+            running.add(self._bounded(base, tensors) if self.clip is not None else tensors, num_samples)
+        combined = running.result()
+        check_against_base(base, combined)
+        return Aggregate(to_float32(combined), (), running.shares())
+
+    def _bounded(self, base: Tensors, tensors: Tensors) -> dict[str, F64]:
+        from aggregator.exact import sum_of_squares
+
+        assert self.clip is not None
+        diff = {
+            name: np.asarray(tensors[name], np.float64) - np.asarray(base[name], np.float64)
+            for name in sorted(tensors)
+        }
+        norm = math.sqrt(math.fsum(sum_of_squares(d) for d in diff.values()))
+        scale = min(1.0, self.clip / norm) if norm > 0 else 1.0
+        return {name: np.asarray(base[name], np.float64) + d * scale for name, d in diff.items()}
 
 
 @dataclass(frozen=True)
@@ -142,34 +201,62 @@ class FedSGD:
     lr: float = DEFAULT_FEDSGD_LR
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.lr) and self.lr > 0):
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigurationError(f"FedSGD learning rate must be finite and positive, got {self.lr!r}")
 
     @property
     def spec(self) -> str:
-        return f"fedsgd:lr={self.lr!r}"  # always explicit: a replay must not depend on today's default
+        return f"fedsgd:lr={float(self.lr)!r}"  # always explicit: a replay must not depend on today's default
 
-    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Tensors:
-        gradient = weighted_mean(updates)
-        _check_against_base(base, gradient)
-        return _to_float32(
-            {name: np.asarray(base[name], np.float64) - self.lr * g for name, g in gradient.items()}
-        )
+    @property
+    def streams(self) -> bool:
+        return True
+
+    def min_updates(self) -> int:
+        return 1
+
+    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
+        running = RunningSum()
+        for tensors, num_samples in updates:
+            running.add(tensors, num_samples)
+        gradient = running.result()
+        check_against_base(base, gradient)
+        stepped = {name: np.asarray(base[name], np.float64) - self.lr * g for name, g in gradient.items()}
+        return Aggregate(to_float32(stepped), (), running.shares())
+
+
+def weighted_mean(updates: Iterable[Update]) -> dict[str, F64]:
+    """Weighted mean of the updates by their sample counts, in float64."""
+    running = RunningSum()
+    for tensors, num_samples in updates:
+        running.add(tensors, num_samples)
+    return running.result()
 
 
 def strategy_from_spec(spec: str | StrategySpec) -> Strategy:
     """The rule a spec names; a string must be canonical (``fedledger.strategy_spec.parse_canonical``).
 
-    ``strategy_from_spec(s.spec).spec == s.spec`` for every strategy.
-
     Raises
     ------
     ConfigurationError
-        For a spec that is not canonical, or names a rule this aggregator does not implement.
+        For a spec that is not canonical.
     """
+    from aggregator.robust import Krum, Median, TrimmedMean
+
     parsed = parse_canonical(spec) if isinstance(spec, str) else spec
-    if parsed.name == "fedavg" and not parsed.params:
-        return FedAvg()
-    if parsed.name == "fedsgd":
+    name = parsed.name
+    if name == "fedavg":
+        clip = parsed.get("clip")
+        return FedAvg(None if clip is None else float(clip))
+    if name == "fedsgd":
         return FedSGD(lr=float(parsed.get("lr", DEFAULT_FEDSGD_LR) or DEFAULT_FEDSGD_LR))
+    if name == "median":
+        return Median()
+    if name == "trimmed_mean":
+        return TrimmedMean(beta=float(parsed.get("beta", 0.1) or 0.0))
+    if name in ("krum", "multikrum"):
+        m = parsed.get("m")
+        return Krum(
+            f=int(parsed.get("f", 1) or 0), m=None if m is None else int(m), multi=name == "multikrum"
+        )
     raise ConfigurationError(f"aggregation rule {parsed.canonical!r} is not implemented by this aggregator")

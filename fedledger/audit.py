@@ -289,7 +289,10 @@ class _RoundCheck:
         )
 
 
-def _judge_outcome(recorded: str, recomputed: str) -> tuple[Literal["ok", "mismatch", "unverified"], str]:
+CheckStatus = Literal["ok", "mismatch", "unverified", "note"]
+
+
+def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
     """Whether a recorded outcome holds against the re-check, and a sentence when it does not."""
     if recorded == recomputed:
         return "ok", ""

@@ -128,7 +128,8 @@ class EventLog:
         self.w3, self.contract, self.from_block, self._call = w3, contract, from_block, call
         self.window = max(1, window)
         self._by_topic: dict[bytes, str] = {}
-        for entry in contract.abi:
+        abi: list[dict[str, Any]] = [dict(entry) for entry in contract.abi]
+        for entry in abi:
             if entry.get("type") == "event" and entry["name"] in TASK_EVENTS:
                 self._by_topic[_event_topic(entry)] = entry["name"]
         self._created_topic = next(t for t, n in self._by_topic.items() if n == "TaskCreated")

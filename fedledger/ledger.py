@@ -210,9 +210,25 @@ class Ledger:
         return int(self._view(self.contract.functions.taskCount()))
 
     def get_task(self, task_id: int) -> rec.TaskState:
-        view = self._view(self.contract.functions.getTask(task_id))
-        *fields, limits = view
-        return rec.TaskState(task_id, *fields, limits=rec.TaskLimits(*limits))
+        (
+            owner,
+            aggregator,
+            quorum,
+            duration,
+            round_,
+            is_open,
+            deadline,
+            submissions,
+            count,
+            digest,
+            cid,
+            spec,
+            lim,
+        ) = self._view(self.contract.functions.getTask(task_id))
+        return rec.TaskState(
+            task_id, owner, aggregator, quorum, duration, round_, is_open, deadline, submissions, count,
+            bytes(digest), cid, spec, rec.TaskLimits(*lim),
+        )  # fmt: skip
 
     def is_participant(self, task_id: int, account: str) -> bool:
         return bool(

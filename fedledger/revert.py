@@ -93,7 +93,9 @@ def revert_data(exc: BaseException) -> bytes | None:
                 return arg
             if isinstance(arg, str) and arg.startswith(_TESTER_PREFIX):
                 literal = _literal_bytes(arg[len(_TESTER_PREFIX) :])
-                if literal is not None:  # else eth-tester printed a decoded string: the bytes are in the context
+                if (
+                    literal is not None
+                ):  # else eth-tester printed a decoded string: the bytes are in the context
                     return literal
     return None
 

@@ -28,6 +28,6 @@ def sample_clients(seed: bytes, members: Iterable[str], k: int) -> list[str]:
 
     Returned in rank order; addresses are checksummed.
     """
-    unique = sorted({Web3.to_checksum_address(m) for m in members})
+    unique: list[str] = sorted({str(Web3.to_checksum_address(m)) for m in members})
     ranked = sorted(unique, key=lambda address: sample_rank(seed, address))
     return ranked if k <= 0 or k >= len(ranked) else ranked[:k]

@@ -7,7 +7,7 @@ store that is corrupt or lying raises ``ContentMismatchError`` instead of handin
 Why a thin client over ``requests`` rather than ``ipfshttpclient``: that library is unmaintained since 2021; its
 ``connect()`` refuses (0.7) or warns about (0.8a2) every daemon from 0.8 on, which is all current Kubo releases;
 and its ``add()`` sends ``raw-leaves=false`` unless told otherwise, which yields different CIDs. The RPC calls we
-need are four POSTs (``add``, ``cat``, ``pin/ls``, ``version``), so owning them keeps every import setting, every
+need are five POSTs (``add``, ``cat``, ``pin/add``, ``pin/ls``, ``version``), so owning them keeps every import setting, every
 timeout and every error message in view. The same client talks to Kubo and to js-ipfs (the devnet daemon).
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from fedledger.exceptions import (
     ConfigurationError,
     ContentMismatchError,
     ContentNotFoundError,
+    ContentTooLargeError,
     StoreError,
     StoreUnavailableError,
 )
@@ -42,12 +44,24 @@ class ContentStore(Protocol):
         """Store ``data`` and return its base32 CIDv1."""
         ...
 
-    def get(self, cid: str, *, timeout: float | None = None) -> bytes:
-        """Return the bytes for ``cid``, verified to hash to it."""
+    def get(self, cid: str, *, timeout: float | None = None, max_bytes: int | None = None) -> bytes:
+        """Return the bytes for ``cid``, verified to hash to it.
+
+        ``max_bytes`` stops the transfer as soon as more bytes arrive (``ContentTooLargeError``): a registered CID
+        of several GB must not exhaust the reader's memory.
+        """
         ...
 
     def has(self, cid: str) -> bool:
         """Say whether this store holds ``cid`` (without fetching it from elsewhere)."""
+        ...
+
+    def pin(self, cid: str) -> None:
+        """Keep ``cid`` through garbage collection (the audit needs every included update and global model)."""
+        ...
+
+    def is_pinned(self, cid: str) -> bool:
+        """Whether ``cid`` is pinned here (content an auditor fetched unpinned may vanish)."""
         ...
 
     def describe(self) -> str:
@@ -74,6 +88,12 @@ def verify_content(cid: str, data: bytes, where: str) -> bytes:
             f"{actual} (corrupt store, truncated transfer, or other import settings)"
         )
     return data
+
+
+def _too_large(cid: str, where: str, limit: int) -> ContentTooLargeError:
+    return ContentTooLargeError(
+        f"content {cid} from {where} is larger than the limit of {limit} bytes; not read further"
+    )
 
 
 def _not_found(cid: str, where: str) -> ContentNotFoundError:
@@ -110,10 +130,13 @@ class LocalStore:
             raise
         return cid
 
-    def get(self, cid: str, *, timeout: float | None = None) -> bytes:
+    def get(self, cid: str, *, timeout: float | None = None, max_bytes: int | None = None) -> bytes:
         """Read and verify ``cid``; ``timeout`` is accepted for the protocol and ignored (disk reads do not hang)."""
         path = self._path(canonical_cid(cid))
         try:
+            size = path.stat().st_size
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(cid, self.describe(), max_bytes)
             data = path.read_bytes()
         except FileNotFoundError:
             raise _not_found(cid, self.describe()) from None
@@ -124,6 +147,15 @@ class LocalStore:
     def has(self, cid: str) -> bool:
         """True when a file for ``cid`` exists; its contents are verified only by ``get``."""
         return self._path(canonical_cid(cid)).is_file()
+
+    def pin(self, cid: str) -> None:
+        """Nothing to do: a local store never garbage-collects, so everything it holds stays."""
+        if not self.has(cid):
+            raise _not_found(cid, self.describe())
+
+    def is_pinned(self, cid: str) -> bool:
+        """Everything a local store holds is kept (it has no garbage collector)."""
+        return self.has(cid)
 
     def describe(self) -> str:
         """E.g. ``local store at /home/me/.fedledger/store``."""
@@ -171,13 +203,18 @@ class KuboStore:
             )
         return expected
 
-    def get(self, cid: str, *, timeout: float | None = None) -> bytes:
-        """Fetch ``cid`` with ``cat`` within ``timeout`` seconds (default: the store's) and verify it."""
+    def get(self, cid: str, *, timeout: float | None = None, max_bytes: int | None = None) -> bytes:
+        """Fetch ``cid`` with ``cat`` within ``timeout`` seconds (default: the store's) and verify it.
+
+        The answer is streamed: past ``max_bytes`` the transfer is cut (``ContentTooLargeError``), and a node that
+        trickles bytes is cut at the deadline, so neither memory nor time is the sender's to choose.
+        """
         canonical = canonical_cid(cid)
         wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait + 2.0
         try:
             response = self._post(
-                "cat", {"arg": canonical, "timeout": _duration(wait)}, read_timeout=wait + 2.0
+                "cat", {"arg": canonical, "timeout": _duration(wait)}, read_timeout=wait + 2.0, stream=True
             )
         except _ReadTimeout:
             raise _not_found(cid, f"{self.describe()} (no answer within {wait:g} s)") from None
@@ -185,7 +222,25 @@ class KuboStore:
             if exc.means_missing():
                 raise _not_found(cid, f"{self.describe()} (within {wait:g} s)") from exc
             raise
-        return verify_content(cid, response.content, self.describe())
+        with response:
+            data = self._read_bounded(response, cid, max_bytes, deadline, wait)
+        return verify_content(cid, data, self.describe())
+
+    def _read_bounded(
+        self, response: requests.Response, cid: str, max_bytes: int | None, deadline: float, wait: float
+    ) -> bytes:
+        """The body of a streamed answer, refusing more than ``max_bytes`` or a transfer past ``deadline``."""
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                body += chunk
+                if max_bytes is not None and len(body) > max_bytes:
+                    raise _too_large(cid, self.describe(), max_bytes)
+                if time.monotonic() > deadline:
+                    raise _not_found(cid, f"{self.describe()} (transfer not finished within {wait:g} s)")
+        except requests.RequestException as exc:
+            raise _not_found(cid, f"{self.describe()} (transfer broke off: {type(exc).__name__})") from None
+        return bytes(body)
 
     def has(self, cid: str) -> bool:
         """True when the node pins ``cid``; ``put`` always pins, and ``pin/ls`` answers at once on both daemons.
@@ -199,6 +254,22 @@ class KuboStore:
             return False
         return True
 
+    def pin(self, cid: str) -> None:
+        """Pin ``cid`` recursively on the node (fetching it first if the node lacks it, within the timeout)."""
+        canonical = canonical_cid(cid)
+        try:
+            self._post(
+                "pin/add",
+                {"arg": canonical, "timeout": _duration(self.timeout)},
+                read_timeout=self.timeout + 2,
+            )
+        except _ReadTimeout:
+            raise _not_found(cid, f"{self.describe()} (could not pin within {self.timeout:g} s)") from None
+
+    def is_pinned(self, cid: str) -> bool:
+        """Whether the node pins ``cid`` (``pin/ls``)."""
+        return self.has(cid)
+
     def version(self) -> str:
         """The daemon's version string (``0.18.1`` for js-ipfs 0.66): a cheap liveness check."""
         return str(_last_json_line(self._post("version", {}).text, "version").get("Version", "unknown"))
@@ -208,14 +279,20 @@ class KuboStore:
         return f"IPFS node at {self.url}"
 
     def _post(
-        self, call: str, params: dict[str, str], *, files: Any = None, read_timeout: float | None = None
+        self,
+        call: str,
+        params: dict[str, str],
+        *,
+        files: Any = None,
+        read_timeout: float | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """POST one RPC call; map transport failures to ``StoreUnavailableError``, error bodies to ``_RpcError``."""
         endpoint = f"{self.url}/api/v0/{call}"
         read = self.timeout if read_timeout is None else read_timeout
         try:
             response = requests.post(
-                endpoint, params=params, files=files, timeout=(min(self.timeout, 5.0), read)
+                endpoint, params=params, files=files, timeout=(min(self.timeout, 5.0), read), stream=stream
             )
         except requests.exceptions.ReadTimeout as exc:
             if read_timeout is not None:

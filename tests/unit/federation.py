@@ -58,7 +58,9 @@ class Federation:
             limits=limits or TaskLimits(grace_period=duration),
         )
         for i, person in enumerate(self.people):
-            self.ledger.add_participant(self.owner, self.task, person.address, max_samples=(caps or {}).get(i, 0))
+            self.ledger.add_participant(
+                self.owner, self.task, person.address, max_samples=(caps or {}).get(i, 0)
+            )
         self.ledger.open_round(self.owner, self.task)
         self.coordinator = Coordinator(self.ledger, self.store, self.owner, fetch_budget=10.0)
 
@@ -72,7 +74,12 @@ class Federation:
         """Participant ``who`` uploads ``data`` and registers it (or a forged ``cid``/``digest``)."""
         stored = self.store.put(data)
         self.ledger.submit_update(
-            self.people[who], self.task, self.round, digest or codec.model_digest(data), cid or stored, samples
+            self.people[who],
+            self.task,
+            self.round,
+            digest or codec.model_digest(data),
+            cid or stored,
+            samples,
         )
         return stored
 

@@ -23,7 +23,9 @@ from fedledger.rounds import round_inputs
 from fedledger.sampling import sample_clients
 
 
-def _finalize_as(fed: Federation, outcomes: list[str], included: list[codec.Tensors], weights: list[int]) -> None:
+def _finalize_as(
+    fed: Federation, outcomes: list[str], included: list[codec.Tensors], weights: list[int]
+) -> None:
     """A dishonest aggregator commits ``outcomes`` and the honest FedAvg of ``included``."""
     total = sum(weights)
     mean = {
@@ -105,7 +107,9 @@ def fed_tmp(tmp_path: Path) -> Federation:
 # ------------------------------------------------------------------------------------ a cheating aggregator
 
 
-def test_valid_update_excluded_for_a_false_reason_is_a_mismatch_naming_the_participant(fed_tmp: Federation) -> None:
+def test_valid_update_excluded_for_a_false_reason_is_a_mismatch_naming_the_participant(
+    fed_tmp: Federation,
+) -> None:
     # Prepare
     fed = fed_tmp
     updates = [model(1.0), model(2.0), model(3.0)]
@@ -163,11 +167,14 @@ def test_exclusion_as_unavailable_is_noted_not_failed(fed_tmp: Federation) -> No
     ]
 
 
-def test_aggregator_failing_a_round_that_holds_quorum_valid_updates_is_a_mismatch(fed_tmp: Federation) -> None:
+def test_aggregator_failing_a_round_that_holds_quorum_valid_updates_is_a_mismatch(
+    fed_tmp: Federation,
+) -> None:
     # Prepare: three valid updates
     fed = fed_tmp
     for who in range(3):
         fed.submit(who, codec.encode(model(float(who + 1))))
+    fed.travel(3601)
     # Execute: the aggregator claims two of them are malformed, so that it may fail the round
     fed.ledger.close_failed_round(
         fed.owner, fed.task, 1, reasons=encode_outcomes(["included", "malformed", "malformed"])
@@ -182,6 +189,7 @@ def test_aggregator_cannot_fail_a_round_while_claiming_quorum_valid(fed_tmp: Fed
     fed = fed_tmp
     for who in range(3):
         fed.submit(who, codec.encode(model(float(who + 1))))
+    fed.travel(3601)
     with pytest.raises(ContractRevertError) as info:
         fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=bytes(3))
     assert info.value.error_name == "FederatedRoundsEnoughValid"
@@ -248,7 +256,10 @@ def test_anyone_may_fail_a_round_with_quorum_after_the_grace_period(fed_tmp: Fed
     fed.ledger.close_failed_round(stranger, fed.task, 1)
     assert fed.ledger.get_task(fed.task).round == 2
     assert fed.verify() == [
-        ("FAILED", "round failed after its grace period with 2 submissions: the aggregator did not finalize it")
+        (
+            "FAILED",
+            "round failed after its grace period with 2 submissions: the aggregator did not finalize it",
+        )
     ]
 
 
@@ -256,7 +267,7 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
     fed = fed_tmp
     successor = Signer(fed.w3.eth.accounts[9])
     for who in range(3):
-        fed.submit(who, codec.encode(model(float(who))))
+        fed.submit(who, codec.encode(model(float(who + 1))))
     fed.ledger.set_aggregator(fed.owner, fed.task, successor.address)
     with pytest.raises(ContractRevertError, match="is not the aggregator"):
         fed.coordinator.close_round(fed.task)
@@ -273,7 +284,9 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
 
 def test_sampled_round_excludes_the_unsampled_and_the_audit_confirms_who_was_asked(tmp_path: Path) -> None:
     # Prepare: 6 participants, 3 asked per round
-    fed = Federation(tmp_path, participants=6, quorum=2, limits=TaskLimits(clients_per_round=3, grace_period=3600))
+    fed = Federation(
+        tmp_path, participants=6, quorum=2, limits=TaskLimits(clients_per_round=3, grace_period=3600)
+    )
     record = task_history(fed.ledger, fed.task).rounds[0]
     assert record.opened is not None
     asked = sample_clients(record.opened.seed, [p.address for p in fed.people], 3)
@@ -311,7 +324,7 @@ def test_history_reports_each_participants_outcome_samples_and_effective_weight(
 def test_judge_weights_agree_with_the_event_level_weights(fed_tmp: Federation) -> None:
     fed = fed_tmp
     for who, samples in enumerate((5, 15, 30)):
-        fed.submit(who, codec.encode(model(float(who))), samples=samples)
+        fed.submit(who, codec.encode(model(float(who + 1))), samples=samples)
     outcome = fed.coordinator.close_round(fed.task)
     assert outcome.weights == pytest.approx([0.1, 0.3, 0.6])
 
@@ -323,7 +336,7 @@ def test_task_with_a_non_canonical_strategy_is_refused_not_failed(tmp_path: Path
     # Prepare: a task created straight through the contract with "FedSGD" (the CLI would refuse it)
     fed = Federation(tmp_path, strategy="FedSGD")
     for who in range(3):
-        fed.submit(who, codec.encode(model(float(who))))
+        fed.submit(who, codec.encode(model(float(who + 1))))
     # Execute / Assert: the aggregator refuses to act rather than failing round after round
     with pytest.raises(ConfigurationError, match="not in canonical form|lowercase"):
         fed.coordinator.close_round(fed.task)

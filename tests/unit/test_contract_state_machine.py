@@ -228,7 +228,7 @@ class RoundContract(RuleBasedStateMachine):
             error = "TooManySamples"
         call = lambda: self.ledger.submit_update(
             self.actors[sender], task_id, round_, self.fresh_digest(), CID, samples
-        )  # noqa: E731
+        )
         if self.expect(error, call):
             t.last_submitted[sender] = round_
             t.submissions.append(sender)
@@ -262,7 +262,7 @@ class RoundContract(RuleBasedStateMachine):
         digest = self.fresh_digest()
         call = lambda: self.ledger.finalize_round(
             self.actors[sender], task_id, t.round, global_digest=digest, global_cid=CID, reasons=reasons
-        )  # noqa: E731
+        )
         if self.expect(error, call):
             t.model = digest
             self._next_round(t, now)
@@ -293,7 +293,7 @@ class RoundContract(RuleBasedStateMachine):
                 error = "BadReasons"
             elif valid >= t.quorum:
                 error = "EnoughValid"
-        call = lambda: self.ledger.close_failed_round(self.actors[sender], task_id, t.round, reasons=reasons)  # noqa: E731
+        call = lambda: self.ledger.close_failed_round(self.actors[sender], task_id, t.round, reasons=reasons)
         if self.expect(error, call):
             self._next_round(t, now)
 

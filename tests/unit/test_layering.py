@@ -83,7 +83,7 @@ def test_audit_commands_load_without_torch_sklearn_or_matplotlib() -> None:
 
     # Assert
     assert done.returncode == 0, done.stderr
-    assert "Re-fetch every included update" in done.stdout
+    assert "Re-check every outcome" in done.stdout
 
 
 def test_node_train_without_the_node_extra_names_the_extra_to_install() -> None:

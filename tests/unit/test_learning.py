@@ -191,8 +191,10 @@ def test_weighted_mean_of_participant_gradients_is_the_full_data_gradient() -> N
 
     # Execute
     full = compute_gradient(base, cfg, split.x_train, split.y_train, split.task)
-    step = FedSGD(lr=1.0).aggregate(
-        base, [(compute_gradient(base, cfg, x, y, split.task), len(x)) for x, y in parts]
+    step = (
+        FedSGD(lr=1.0)
+        .aggregate(base, [(compute_gradient(base, cfg, x, y, split.task), len(x)) for x, y in parts])
+        .tensors
     )
 
     # Assert: base - 1.0 * mean gradient == base - full gradient
@@ -228,7 +230,7 @@ def test_fedavg_on_non_iid_bike_districts_improves_every_round() -> None:
             (train_local(model, cfg, x, y, split.task, TrainConfig(seed=10 * rnd + i)), len(x))
             for i, (x, y) in enumerate(parts)
         ]
-        model = FedAvg().aggregate(model, updates)
+        model = FedAvg().aggregate(model, updates).tensors
         scores.append(evaluate(model, split).value)
 
     # Assert: RMSE (rentals) falls every round, and by the third round is within reach of the centralised ~50

@@ -164,8 +164,8 @@ def test_second_submission_in_a_round_is_refused_with_a_clear_reason(fed: Federa
 
 def test_late_submission_for_a_finalized_round_is_refused(fed: Federation) -> None:
     fed.submit(0, codec.encode(model(1.0)))
-    fed.submit(1, codec.encode(model(1.0)))
-    fed.submit(2, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.submit(2, codec.encode(model(3.0)))
     fed.coordinator.close_round(fed.task)
     data = codec.encode(model(5.0))
     with pytest.raises(ContractRevertError, match="task 1 is in round 2, not round 1"):
@@ -181,7 +181,7 @@ def test_stranger_submission_names_the_account_and_task(fed: Federation) -> None
 
 def test_second_finalize_of_the_same_round_is_refused(fed: Federation) -> None:
     for who in range(3):
-        fed.submit(who, codec.encode(model(float(who))))
+        fed.submit(who, codec.encode(model(float(who + 1))))
     outcome = fed.coordinator.close_round(fed.task)
     with pytest.raises(ContractRevertError, match="not round 1"):
         fed.ledger.finalize_round(
@@ -200,7 +200,7 @@ def test_aggregator_crashing_between_upload_and_commit_resumes_with_the_same_mod
 ) -> None:
     # Prepare: the first aggregator uploads the global model, then dies before its finalize transaction
     for who in range(3):
-        fed.submit(who, codec.encode(model(float(who))))
+        fed.submit(who, codec.encode(model(float(who + 1))))
     uploaded: list[str] = []
     original_put = fed.store.put
     monkeypatch.setattr(fed.store, "put", lambda data: uploaded.append(original_put(data)) or uploaded[-1])

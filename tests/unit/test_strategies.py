@@ -60,7 +60,7 @@ def test_fedavg_is_the_sample_weighted_mean() -> None:
     updates = [(model(w=[1.0, 2.0], b=[10.0]), 1), (model(w=[4.0, 8.0], b=[-2.0]), 3)]
 
     # Execute
-    result = FedAvg().aggregate(base, updates)
+    result = FedAvg().aggregate(base, updates).tensors
 
     # Assert
     np.testing.assert_array_equal(result["w"], np.array([3.25, 6.5], np.float32))
@@ -74,7 +74,7 @@ def test_fedsgd_takes_one_step_along_the_weighted_mean_gradient() -> None:
     gradients = [(model(w=[1.0, 0.0]), 1), (model(w=[0.0, 1.0]), 3)]
 
     # Execute
-    result = FedSGD(lr=0.5).aggregate(base, gradients)
+    result = FedSGD(lr=0.5).aggregate(base, gradients).tensors
 
     # Assert: w - 0.5 * [0.25, 0.75]
     np.testing.assert_array_equal(result["w"], np.array([0.875, 0.625], np.float32))
@@ -86,7 +86,7 @@ def test_fedavg_sums_in_float64_and_casts_once() -> None:
     updates = [(model(w=[1e8]), 1), (model(w=[1.0]), 1), (model(w=[-1e8]), 1)]
 
     # Execute
-    result = FedAvg().aggregate(base, updates)
+    result = FedAvg().aggregate(base, updates).tensors
 
     # Assert
     np.testing.assert_allclose(result["w"], np.array([1.0 / 3.0], np.float32))
@@ -99,8 +99,8 @@ def test_same_ordered_input_gives_identical_bytes(updates: list[tuple[str, codec
     pairs = [(tensors, n) for _, tensors, n in updates]
 
     # Execute
-    first = codec.encode(FedAvg().aggregate(BASE, pairs))
-    second = codec.encode(FedAvg().aggregate(BASE, list(pairs)))
+    first = codec.encode(FedAvg().aggregate(BASE, pairs).tensors)
+    second = codec.encode(FedAvg().aggregate(BASE, list(pairs)).tensors)
 
     # Assert
     assert first == second
@@ -117,8 +117,8 @@ def test_canonical_ordering_makes_arrival_order_irrelevant(
     canonical = sorted(arrived, key=lambda update: update[0])
 
     # Execute
-    expected = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in updates]))
-    got = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in canonical]))
+    expected = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in updates]).tensors)
+    got = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in canonical]).tensors)
 
     # Assert
     assert got == expected
