@@ -117,8 +117,11 @@ class LocalStore:
         """Store ``data`` under its CID (idempotent) and return the CID."""
         cid = compute_cid(data)
         path = self._path(cid)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        except OSError as exc:
+            raise StoreError(f"cannot write to {self.describe()}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

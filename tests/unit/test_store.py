@@ -20,6 +20,7 @@ from fedledger.exceptions import (
     ConfigurationError,
     ContentMismatchError,
     ContentNotFoundError,
+    ContentTooLargeError,
     InvalidCIDError,
     StoreError,
     StoreUnavailableError,
@@ -123,10 +124,9 @@ def test_kubo_store_on_closed_port_is_unavailable_quickly() -> None:
         StoreUnavailableError, match=r"not answering \(connection refused\).*fedledger devnet up"
     ):
         store.put(data)
-    # Assert
+    # Assert: the failure is immediate and names where, and reading is refused the same way
     assert time.monotonic() - began < 2.0
-    assert data == b"precious update"
-    with pytest.raises(StoreUnavailableError):
+    with pytest.raises(StoreUnavailableError, match=store.url):
         store.get(MISSING, timeout=1.0)
 
 
@@ -277,3 +277,65 @@ def test_open_store_local_prefix_wins_over_multiaddr_look() -> None:
 def test_open_store_rejects_empty_spec() -> None:
     with pytest.raises(ConfigurationError, match="empty store spec"):
         open_store("  ")
+
+
+class EndlessCat(BaseHTTPRequestHandler):
+    """A hostile node: answers `cat` with a body that never ends (chunked, 64 KiB at a time)."""
+
+    sent: ClassVar[list[int]] = [0]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"\x00" * 65536
+        try:
+            while self.sent[0] < 1 << 30:  # stop by itself after 1 GiB, whatever happens
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.sent[0] += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_kubo_get_stops_an_endless_answer_at_the_byte_limit() -> None:
+    # Prepare: a node that would stream forever (a registered CID of "several GB")
+    handler = type("Handler", (EndlessCat,), {"sent": [0]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    store = KuboStore(f"http://127.0.0.1:{server.server_address[1]}", timeout=10.0)
+    try:
+        # Execute / Assert
+        with pytest.raises(ContentTooLargeError, match="larger than the limit of 1048576 bytes"):
+            store.get(MISSING, max_bytes=1 << 20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handler.sent[0] < 64 << 20  # the reader hung up long before the node would have stopped
+
+
+def test_local_get_refuses_a_file_over_the_limit_before_reading_it(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    cid = store.put(b"x" * 1000)
+    with pytest.raises(ContentTooLargeError):
+        store.get(cid, max_bytes=999)
+    assert store.get(cid, max_bytes=1000) == b"x" * 1000
+
+
+def test_local_store_pins_everything_it_holds(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    cid = store.put(b"kept")
+    store.pin(cid)
+    assert store.is_pinned(cid) and not store.is_pinned(MISSING)
+    with pytest.raises(ContentNotFoundError):
+        store.pin(MISSING)
+
+
+def test_local_store_in_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    with pytest.raises(StoreError, match="cannot write"):
+        LocalStore(blocker / "store").put(b"update")
