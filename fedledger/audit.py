@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fedledger import codec
+from fedledger.audit_cache import VerifiedRounds
 from fedledger.exceptions import (
     CodecError,
     ConfigurationError,
@@ -78,16 +79,28 @@ def verify_task(
     *,
     fetch_timeout: float | None = 30.0,
     from_round: int = 1,
+    cache: VerifiedRounds | None = None,
     on_round: Callable[[RoundVerdict], None] = lambda verdict: None,
 ) -> list[RoundVerdict]:
-    """Verify every round of a task from ``from_round`` on (earlier ones only chain the base models)."""
+    """Verify every round of a task from ``from_round`` on (earlier ones only chain the base models).
+
+    With a ``cache``, a finalized round this auditor already verified as OK (same events) is not re-derived.
+    """
     task = history.created
     model_digest, model_cid = task.initial_digest, task.initial_cid
     verdicts: list[RoundVerdict] = []
     for record in history.rounds:
         if record.round >= from_round:
-            checker = _RoundCheck(history, record, store, judge, fetch_timeout)
-            verdict = checker.run(model_digest, model_cid)
+            key = cache.key(task.task_id, record, model_digest) if cache else None
+            cached = cache.get(key) if cache else None
+            if cached is not None:
+                verdict = _RoundCheck(history, record, store, judge, fetch_timeout).verdict("OK", cached)
+            else:
+                verdict = _RoundCheck(history, record, store, judge, fetch_timeout).run(
+                    model_digest, model_cid
+                )
+                if cache and verdict.verdict == "OK":
+                    cache.put(key, verdict.reason + " (cached)")
             verdicts.append(verdict)
             on_round(verdict)
         if record.finalized is not None:
@@ -284,9 +297,27 @@ class _RoundCheck:
                 notes=notes,
             )
         included = sum(c.recorded == INCLUDED for c in checks)
+        notes = notes + self._unpinned(
+            [(c.participant, self.record.submissions[c.index].cid) for c in checks if c.recorded == INCLUDED]
+            + [("global model", final.global_cid)]
+        )
         return self.verdict(
             "OK", f"re-derived from {included} of {len(checks)} updates", submissions=checks, notes=notes
         )
+
+    def _unpinned(self, contents: list[tuple[str, str]]) -> list[str]:
+        """Notes for content the store does not pin: it was fetched from elsewhere and may be garbage-collected."""
+        notes = []
+        for owner, cid in contents:
+            try:
+                pinned = self.store.is_pinned(cid)
+            except StoreError:
+                continue
+            if not pinned:
+                notes.append(
+                    f"{cid} ({owner}) is not pinned on {self.store.describe()}: fetched from elsewhere"
+                )
+        return notes
 
 
 CheckStatus = Literal["ok", "mismatch", "unverified", "note"]

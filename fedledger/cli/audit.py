@@ -12,6 +12,7 @@ import typer
 
 from aggregator.judge import judge_round
 from fedledger.audit import RoundVerdict, audit_summary, verify_task
+from fedledger.audit_cache import VerifiedRounds, default_path
 from fedledger.cli import output
 from fedledger.cli.options import Context, ContractOpt, IpfsOpt, JsonOpt, RpcOpt, run_command
 from fedledger.history import TaskHistory, history_json, task_history
@@ -107,9 +108,12 @@ def _print_verdicts(verdicts: list[RoundVerdict], summary: dict[str, Any]) -> No
     output.out.print(messages[summary["status"]])
 
 
-def _verify(ctx: Context, task: int | None, from_round: int, as_json: bool) -> None:
+def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as_json: bool) -> None:
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
+    cache = (
+        VerifiedRounds(default_path(), f"{ctx.w3.eth.chain_id}:{ctx.ledger.address}") if use_cache else None
+    )
     with output.progress(not as_json) as show:
         for h in _histories(ctx, task):
             verdicts = verify_task(
@@ -117,11 +121,14 @@ def _verify(ctx: Context, task: int | None, from_round: int, as_json: bool) -> N
                 ctx.store,
                 judge_round,
                 from_round=from_round,
+                cache=cache,
                 on_round=lambda v: show(f"task {v.task_id} round {v.round}: {v.verdict}"),
             )
             everything.extend(verdicts)
             results.append({"task_id": h.created.task_id, **audit_summary(verdicts)})
     summary = audit_summary(everything)
+    if cache is not None:
+        cache.save()
     if as_json:
         output.emit_json(
             {
@@ -151,10 +158,13 @@ def history(
 def verify(
     task: TaskFilterOpt = None,
     from_round: Annotated[int, typer.Option(min=1, help="Verify rounds from this one on.")] = 1,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Skip rounds this machine already verified as OK.")
+    ] = True,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Re-check every outcome and re-derive every global model. Exit 0 all OK, 1 MISMATCH, 3 UNVERIFIED/nothing."""
-    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, from_round, json_))
+    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, from_round, cache, json_))

@@ -7,14 +7,19 @@ validation and exclusion with a named reason, deterministic aggregation, outcome
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from federation import Federation, model
 
 from aggregator.coordinator import Coordinator, RoundNotReadyError
+from aggregator.judge import judge_round
 from fedledger import codec
+from fedledger.audit import verify_task
+from fedledger.audit_cache import VerifiedRounds
 from fedledger.exceptions import ContractRevertError
+from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes, encode_outcomes, included_indices
 from fedledger.ledger import Signer
 
@@ -218,3 +223,41 @@ def test_aggregator_crashing_between_upload_and_commit_resumes_with_the_same_mod
     assert outcome.global_cid == uploaded[0]
     assert len(fed.ledger.rounds_finalized(fed.task, 1)) == 1
     assert fed.verify() == [("OK", "re-derived from 3 of 3 updates")]
+
+
+def test_verified_rounds_are_not_re_derived_twice(fed: Federation, tmp_path: Path) -> None:
+    # Prepare: one verified round
+    for who in range(3):
+        fed.submit(who, codec.encode(model(float(who + 1))))
+    fed.coordinator.close_round(fed.task)
+    cache = VerifiedRounds(tmp_path / "cache.json", "embedded:" + fed.ledger.address)
+    history = task_history(fed.ledger, fed.task)
+    calls: list[int] = []
+
+    def counting_judge(*args: Any) -> Any:
+        calls.append(1)
+        return judge_round(*args)
+
+    first = verify_task(history, fed.store, counting_judge, cache=cache)
+    cache.save()
+    # Execute: a second audit with the cache read back from disk
+    again = VerifiedRounds(tmp_path / "cache.json", "embedded:" + fed.ledger.address)
+    second = verify_task(history, fed.store, counting_judge, cache=again)
+    # Assert
+    assert [v.verdict for v in first] == ["OK", "OPEN"] and [v.verdict for v in second] == ["OK", "OPEN"]
+    assert len(calls) == 1 and again.hits == 1 and second[0].reason.endswith("(cached)")
+    other = VerifiedRounds(tmp_path / "cache.json", "another-chain:" + fed.ledger.address)
+    verify_task(history, fed.store, counting_judge, cache=other)
+    assert len(calls) == 2  # another namespace (chain, contract) never reuses a verdict
+
+
+def test_audit_notes_included_content_the_store_does_not_pin(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cids = [fed.submit(who, codec.encode(model(float(who + 1)))) for who in range(3)]
+    outcome = fed.coordinator.close_round(fed.task)
+    monkeypatch.setattr(fed.store, "is_pinned", lambda cid: cid not in (cids[1], outcome.global_cid))
+    notes = fed.verdicts()[0].notes
+    assert notes == [
+        f"{cids[1]} ({fed.people[1].address}) is not pinned on {fed.store.describe()}: fetched from elsewhere"
+    ]
