@@ -258,6 +258,8 @@ def test_audit_notes_included_content_the_store_does_not_pin(
     outcome = fed.coordinator.close_round(fed.task)
     monkeypatch.setattr(fed.store, "is_pinned", lambda cid: cid not in (cids[1], outcome.global_cid))
     notes = fed.verdicts()[0].notes
+    where = fed.store.describe()
     assert notes == [
-        f"{cids[1]} ({fed.people[1].address}) is not pinned on {fed.store.describe()}: fetched from elsewhere"
+        f"{cids[1]} ({fed.people[1].address}) is not pinned on {where}: fetched from elsewhere",
+        f"{outcome.global_cid} (global model) is not pinned on {where}: fetched from elsewhere",
     ]
