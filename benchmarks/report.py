@@ -1,0 +1,42 @@
+"""BENCHMARKS.md is made of sections, each rewritten by the benchmark that measures it.
+
+A section lives between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``; a benchmark replaces its own section
+and leaves the others as they are, so the long runs (MNIST, attacks) need not be repeated to refresh the quick ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEach section says how it was measured and the command that rewrites it.\n"
+
+
+def machine() -> str:
+    """One line describing where the numbers come from."""
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, {dt.date.today().isoformat()}"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str, path: Path = OUT) -> None:
+    """Replace section ``name`` of BENCHMARKS.md with ``body`` (appending it when new)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else HEADER
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)

@@ -1,0 +1,54 @@
+"""Attacks by 30% of the participants, through the real protocol: margins, not exact numbers.
+
+Scaled and noisy updates wreck FedAvg but not the robust rules; inflating the claimed sample count buys nothing
+once the task caps it; free riders are excluded and change nothing. (The full grid is `benchmarks/attacks.py`.)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from fedledger.demo.attacks import AttackRun, run_attack
+
+pytestmark = pytest.mark.slow
+ROBUST = ("median", "trimmed_mean:beta=0.3", "multikrum:f=3")
+
+
+@functools.cache
+def accuracy(strategy: str, attack: str | None = None, cap: int = 0) -> float:
+    result = run_attack(AttackRun(dataset="digits", strategy=strategy, attack=attack, fraction=0.3, cap=cap))
+    assert result.audit_ok, f"{strategy} under {attack}: a round did not verify"
+    return result.metric
+
+
+def test_the_clean_federation_learns() -> None:
+    assert accuracy("fedavg") > 0.85
+
+
+@pytest.mark.parametrize("attack", ["scaled100", "noise"])
+def test_fedavg_falls_far_below_the_clean_run(attack: str) -> None:
+    assert accuracy("fedavg", attack) < accuracy("fedavg") - 0.4
+
+
+@pytest.mark.parametrize("strategy", ROBUST)
+def test_robust_rules_stay_close_to_the_clean_run_under_scaled_updates(strategy: str) -> None:
+    assert accuracy(strategy, "scaled100") > accuracy("fedavg") - 0.1
+
+
+def test_median_shrugs_off_noise() -> None:
+    assert accuracy("median", "noise") > accuracy("fedavg") - 0.1
+
+
+def test_inflated_sample_counts_buy_nothing_once_capped() -> None:
+    # Uncapped, 10^9 claimed samples hand FedAvg to the attackers; capped, they weigh what any participant weighs,
+    # so the harm is only that of their (label-flipped) updates.
+    assert accuracy("fedavg", "inflation") < 0.3
+    assert abs(accuracy("fedavg", "inflation", cap=150) - accuracy("fedavg", "label_flip")) < 0.05
+
+
+def test_free_riders_are_excluded_and_change_nothing() -> None:
+    result = run_attack(AttackRun(dataset="digits", attack="free_ride", fraction=0.3))
+    assert result.excluded == {"unchanged": 9}  # 3 free riders x 3 rounds
+    assert result.metric > accuracy("fedavg") - 0.05
