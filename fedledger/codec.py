@@ -32,6 +32,9 @@ DTYPE_NAME = "F32"
 HEADER_ALIGN = 8
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+MAX_JSON_DEPTH = 4  # {name: {"shape": [..], ...}} is 3 deep
+MAX_TENSORS = 100_000
+MAX_RANK = 16
 
 
 def model_digest(data: bytes) -> bytes:
@@ -90,52 +93,120 @@ def encode(tensors: Mapping[str, npt.ArrayLike]) -> bytes:
 def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensors:
     """Parse canonical safetensors bytes into float32 arrays (read-only views are copied to owned arrays).
 
+    The bytes are untrusted (a participant chose them), so everything is bounded before anything is allocated or
+    parsed, as the reference parser does (huggingface/safetensors ``tensor.rs``): the header length, the JSON
+    nesting depth (checked by a linear scan before ``json`` sees the text: a deeply nested header otherwise
+    overflows the C stack once py-evm has raised the recursion limit), the number of tensors, every shape product
+    (in Python integers, against the bytes actually present) and every offset.
+
     Raises
     ------
     CodecError
-        If the bytes are too large, truncated, not safetensors, use another dtype, or are not canonical.
+        If the bytes are too large, truncated, not safetensors, use another dtype, or are not canonical. No other
+        exception leaves this function.
     """
+    try:
+        return _decode(data, max_bytes)
+    except CodecError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, UnicodeError) as exc:
+        # Every bound below should make this unreachable; it stays as the last line of defence.
+        raise CodecError(f"not a canonical model ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _decode(data: bytes, max_bytes: int) -> Tensors:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"model bytes must be bytes, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise CodecError(f"model is {len(data)} bytes, over the limit of {max_bytes}")
     if len(data) < 8:
         raise CodecError("not a safetensors file: shorter than its 8-byte header length")
-    (header_len,) = struct.unpack("<Q", data[:8])
+    (header_len,) = struct.unpack("<Q", bytes(data[:8]))
     if header_len > min(MAX_HEADER_BYTES, len(data) - 8):
         raise CodecError(f"safetensors header length {header_len} exceeds the file")
-    try:
-        header = json.loads(data[8 : 8 + header_len].decode("ascii"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CodecError(f"safetensors header is not ASCII JSON: {exc}") from None
-    if not isinstance(header, dict) or not header:
-        raise CodecError("safetensors header must be a non-empty JSON object")
-    if "__metadata__" in header:
-        raise CodecError("canonical models carry no __metadata__")
+    if header_len % HEADER_ALIGN:
+        raise CodecError(f"safetensors header length {header_len} is not a multiple of {HEADER_ALIGN}")
+    raw_header = bytes(data[8 : 8 + header_len])
+    header = _parse_header(raw_header)
     body = memoryview(data)[8 + header_len :]
     tensors: Tensors = {}
     for name, info in header.items():
         tensors[_check_name(name)] = _read_tensor(name, info, body)
-    if encode(tensors) != data:
+    if encode(tensors) != bytes(data):
         raise CodecError(
             "bytes are a safetensors file but not in canonical form (order, padding or layout differ)"
         )
     return tensors
 
 
+def _parse_header(raw: bytes) -> dict[str, object]:
+    """The header's JSON object, after bounding its nesting depth and entry count without recursion."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise CodecError("safetensors header is not ASCII") from None
+    _check_depth(text)
+    if text.count('"data_offsets"') > MAX_TENSORS:
+        raise CodecError(f"safetensors header names more than {MAX_TENSORS} tensors")
+    try:
+        header = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise CodecError(f"safetensors header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or not header:
+        raise CodecError("safetensors header must be a non-empty JSON object")
+    if "__metadata__" in header:
+        raise CodecError("canonical models carry no __metadata__")
+    if len(header) > MAX_TENSORS:
+        raise CodecError(f"safetensors header names more than {MAX_TENSORS} tensors")
+    return header
+
+
+def _refuse_constant(name: str) -> object:
+    raise CodecError(f"safetensors header holds {name}, which JSON does not allow")
+
+
+def _check_depth(text: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH, scanning once and skipping string contents."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise CodecError(f"safetensors header is nested deeper than {MAX_JSON_DEPTH} levels")
+        elif char in "]}":
+            depth -= 1
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _read_tensor(name: str, info: object, body: memoryview) -> Array:
-    """Read one tensor described by its header entry, checking dtype, shape and bounds."""
+    """Read one tensor described by its header entry, checking dtype, shape and bounds before numpy sees them."""
     if not isinstance(info, dict) or info.get("dtype") != DTYPE_NAME:
-        raise CodecError(f"tensor {name!r}: dtype must be {DTYPE_NAME}, got {info!r:.80}")
+        raise CodecError(f"tensor {name!r}: dtype must be {DTYPE_NAME}, got {str(info)[:80]}")
     shape, offsets = info.get("shape"), info.get("data_offsets")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
-        raise CodecError(f"tensor {name!r}: bad shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-        raise CodecError(f"tensor {name!r}: bad data_offsets {offsets!r}")
+    if not (isinstance(shape, list) and len(shape) <= MAX_RANK and all(_is_int(d) and d >= 0 for d in shape)):
+        raise CodecError(f"tensor {name!r}: bad shape {str(shape)[:80]}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
+        raise CodecError(f"tensor {name!r}: bad data_offsets {str(offsets)[:80]}")
     start, end = offsets
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = 1
+    for dim in shape:  # Python integers: no overflow, and stop as soon as the product is impossible
+        count *= dim
+        if count * DTYPE.itemsize > len(body):
+            raise CodecError(f"tensor {name!r}: shape {shape} needs more bytes than the file holds")
     if not 0 <= start <= end <= len(body) or end - start != count * DTYPE.itemsize:
-        raise CodecError(
-            f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file"
-        )
+        raise CodecError(f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file")
     return np.frombuffer(body[start:end], dtype=DTYPE).reshape(shape).astype(np.float32, copy=True)
 
 
