@@ -206,7 +206,9 @@ def _read_tensor(name: str, info: object, body: memoryview) -> Array:
         if count * DTYPE.itemsize > len(body):
             raise CodecError(f"tensor {name!r}: shape {shape} needs more bytes than the file holds")
     if not 0 <= start <= end <= len(body) or end - start != count * DTYPE.itemsize:
-        raise CodecError(f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file")
+        raise CodecError(
+            f"tensor {name!r}: data_offsets {offsets} do not match shape {shape} within the file"
+        )
     return np.frombuffer(body[start:end], dtype=DTYPE).reshape(shape).astype(np.float32, copy=True)
 
 

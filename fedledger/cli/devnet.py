@@ -12,60 +12,85 @@ from fedledger.cli.options import JsonOpt, run_command
 from fedledger.cli.settings import state_path
 
 app = typer.Typer(
-    help="Run a local devnet: Hardhat node + IPFS daemon + deployed contract.", no_args_is_help=True
+    help="Run a local devnet: chain node (anvil, persistent) + IPFS daemon + deployed contract.",
+    no_args_is_help=True,
 )
 
 
 @app.command("up")
 def up(
-    rpc_port: Annotated[
-        int, typer.Option(help="Hardhat JSON-RPC port on 127.0.0.1.")
-    ] = devnet.DEFAULT_RPC_PORT,
-    ipfs_port: Annotated[
-        int, typer.Option(help="IPFS RPC API port on 127.0.0.1.")
-    ] = devnet.DEFAULT_IPFS_PORT,
+    rpc_port: Annotated[int, typer.Option(min=1, max=65535, help="JSON-RPC port on 127.0.0.1.")] = (
+        devnet.DEFAULT_RPC_PORT
+    ),
+    ipfs_port: Annotated[int, typer.Option(min=1, max=65535, help="IPFS RPC API port on 127.0.0.1.")] = (
+        devnet.DEFAULT_IPFS_PORT
+    ),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new chain (the IPFS repo is kept).")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Start both daemons in the background, deploy the contract, write .fedledger/devnet.json."""
+    """Start both daemons in the background, continuing the recorded chain, and write .fedledger/devnet.json."""
 
     def body() -> None:
         with output.progress(not json_) as show:
-            state = devnet.up(devnet.DevnetConfig(state_path(), rpc_port, ipfs_port), show)
+            state = devnet.up(devnet.DevnetConfig(state_path(), rpc_port, ipfs_port, fresh), show)
         if json_:
             output.emit_json(state)
             return
+        recovered = state["recovered"]
+        if recovered:
+            output.say(
+                f"recovered the chain: {recovered['tasks']} tasks, block {recovered['block_height']}, contract "
+                f"{recovered['contract_address']} ({recovered['note']})"
+            )
         output.say(
             f"devnet up in {state['startup_seconds']} s: chain {state['chain_id']} at "
             f"{state['rpc_url']}, IPFS API {state['ipfs_api']}, contract {state['contract_address']}"
         )
-        output.say(f"state in {state_path()}; stop with `fedledger devnet down`")
+        output.say(f"state in {state_path().parent}; stop with `fedledger devnet down` (the chain is kept)")
 
     run_command(body)
 
 
 @app.command("status")
 def status(json_: JsonOpt = False) -> None:
-    """Check that the recorded processes run and answer; exit 1 when unhealthy."""
+    """Check that the recorded processes run and answer; show the chain height and where the state lives."""
 
     def body() -> None:
         report = devnet.status(state_path())
         if json_:
             output.emit_json(report)
         else:
-            hardhat, ipfs = report["hardhat"], report["ipfs"]
+            chain, ipfs = report["chain"], report["ipfs"]
             output.table(
                 "devnet",
-                ["part", "pid", "alive", "endpoint", "answers"],
+                ["part", "pid", "alive", "endpoint", "answers", "state"],
                 [
                     [
-                        "hardhat",
-                        hardhat["pid"],
-                        hardhat["alive"],
-                        hardhat["rpc_url"],
-                        hardhat["chain_id"] is not None,
+                        "chain",
+                        chain["pid"],
+                        chain["alive"],
+                        chain["rpc_url"],
+                        chain["chain_id"] is not None,
+                        f"{chain['state']} (block {chain['block_height']})",
                     ],
-                    ["ipfs", ipfs["pid"], ipfs["alive"], ipfs["ipfs_api"], ipfs["version"] is not None],
-                    ["contract", "-", "-", report["contract"]["address"], report["contract"]["deployed"]],
+                    [
+                        "ipfs",
+                        ipfs["pid"],
+                        ipfs["alive"],
+                        ipfs["ipfs_api"],
+                        ipfs["version"] is not None,
+                        ipfs["repo"],
+                    ],
+                    [
+                        "contract",
+                        "-",
+                        "-",
+                        report["contract"]["address"],
+                        report["contract"]["deployed"],
+                        "-",
+                    ],
                 ],
             )
         if not report["healthy"]:
@@ -76,16 +101,16 @@ def status(json_: JsonOpt = False) -> None:
 
 @app.command("down")
 def down(json_: JsonOpt = False) -> None:
-    """Stop exactly the processes `devnet up` started."""
+    """Stop the processes `devnet up` started (never another process that took their PIDs); keep the chain."""
 
     def body() -> None:
         stopped = devnet.down(state_path())
         if json_:
             output.emit_json({"stopped": stopped})
         else:
-            output.out.print(
-                "devnet stopped: "
-                + ", ".join(f"{k} ({'was running' if v else 'already gone'})" for k, v in stopped.items())
+            output.out.print("devnet stopped: " + ", ".join(f"{k} ({v})" for k, v in stopped.items()))
+            output.say(
+                f"the chain and IPFS repo stay in {state_path().parent}; `fedledger devnet up` continues"
             )
 
     run_command(body)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -118,6 +119,23 @@ class IpfsDaemon:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config, indent=2))
         os.replace(tmp, path)
+
+    def clear_stale_lock(self) -> bool:
+        """Remove the repo lock a killed daemon left behind; return whether there was one.
+
+        Call only when the daemon recorded for this repo is known to be gone (after a crash): js-ipfs otherwise
+        refuses to start for 20 s. Never while a daemon may be running on the repo.
+        """
+        found = False
+        for name in ("repo.lock", "repo.lock.lock"):
+            lock = self.repo / name
+            if lock.is_dir():
+                shutil.rmtree(lock, ignore_errors=True)
+                found = True
+            elif lock.exists():
+                lock.unlink(missing_ok=True)
+                found = True
+        return found
 
     def start(self, log_path: Path) -> int:
         """Spawn ``jsipfs daemon --offline`` detached (own session, stdin closed, output to ``log_path``).

@@ -101,6 +101,26 @@ def is_alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
         return True
 
 
+def identity(pid: int) -> str | None:
+    """What makes ``pid`` this very process: its start time (in clock ticks since boot) and its command line.
+
+    A PID from a state file written before a reboot, or before the daemon died, may now belong to anything else;
+    comparing identities before signalling keeps `devnet down` from killing a stranger's process.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    start_time = stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, counted after the ")" of the name
+    return f"{start_time} {cmdline.strip()}"
+
+
+def is_ours(pid: int, expected: str | None) -> bool:
+    """Whether ``pid`` runs and is still the process recorded as ``expected`` (its identity at start-up)."""
+    return pid > 0 and is_alive(pid) and (expected is None or identity(pid) == expected)
+
+
 def stop(pid: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> bool:
     """SIGTERM ``pid`` (its whole group when it leads one), SIGKILL after ``timeout``; return whether it ran."""
     if not is_alive(pid, proc):

@@ -1,13 +1,23 @@
-"""`fedledger devnet up|status|down` against the real daemons: health, double start, taken ports."""
+"""`fedledger devnet up|status|down` against the real daemons: health, double start, taken ports, a chain that
+survives `down`/`up` and a crash, `--fresh`, stale PIDs, and content kept through IPFS garbage collection."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from devnet_fixtures import Devnet, free_port
+import requests
+from devnet_fixtures import Devnet, free_port, start_devnet
+from test_workflow import create_task, train_in_parallel
+
+from fedledger.devnet import processes
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +25,8 @@ pytestmark = pytest.mark.integration
 def test_status_reports_both_daemons_and_the_contract_healthy(devnet: Devnet) -> None:
     report = devnet.cli_json("devnet", "status")
     assert report["healthy"] is True
-    assert report["hardhat"]["chain_id"] == 31337 and report["ipfs"]["version"]
+    assert report["chain"]["chain_id"] == 31337 and report["ipfs"]["version"]
+    assert report["chain"]["block_height"] >= 1 and report["chain"]["state"].endswith("chain/state.json")
     assert report["contract"]["address"] == devnet.state["contract_address"]
     assert set(devnet.state) >= {"rpc_url", "chain_id", "contract_address", "ipfs_api", "pids"}
     assert devnet.state["rpc_url"].startswith("http://127.0.0.1:")
@@ -69,3 +80,103 @@ def test_a_dead_chain_endpoint_is_a_clear_error(devnet: Devnet, tmp_path: Path) 
         FEDLEDGER_STATE=str(tmp_path / "none.json"),
     )
     assert dead.returncode == 1 and "no Ethereum JSON-RPC node answers" in dead.stderr
+
+
+def _restart(net: Devnet) -> dict[str, object]:
+    """`devnet up` again on the same state folder and fresh ports; return its --json report."""
+    done = net.cli(
+        "devnet", "up", "--rpc-port", str(free_port()), "--ipfs-port", str(free_port()), "--json", timeout=180
+    )
+    net.state = json.loads(done.stdout)
+    return net.state
+
+
+@pytest.fixture
+def own_devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """A devnet of this test's own, since these tests stop, crash and restart it."""
+    net = start_devnet(tmp_path)
+    yield net
+    net.cli("devnet", "down", check=False)
+
+
+def test_down_then_up_keeps_the_chain_and_rounds_continue(own_devnet: Devnet) -> None:
+    # Prepare: a finalized round
+    net = own_devnet
+    task = create_task(net, "1,2", quorum=2)
+    train_in_parallel(net, task, [1, 2])
+    first = net.cli_json("aggregate", "--task", task)
+    contract = net.state["contract_address"]
+    # Execute
+    stopped = net.cli_json("devnet", "down")
+    state = _restart(net)
+    # Assert: same contract, old rounds still verify, round 2 continues where it stopped
+    assert stopped["stopped"] == {"chain": "stopped", "ipfs": "stopped"}
+    assert state["contract_address"] == contract
+    assert state["recovered"]["tasks"] >= 1 and state["recovered"]["block_height"] > 0
+    verified = net.cli_json("audit", "verify", "--task", task, "--no-cache")
+    assert verified["ok"] is True and verified["verified_rounds"] == 1
+    assert verified["tasks"][0]["rounds"][0]["global_digest"] == first["global_digest"]
+    assert {s["round"] for s in train_in_parallel(net, task, [1, 2])} == {2}
+
+
+def test_a_crash_of_every_devnet_process_loses_at_most_the_last_second(own_devnet: Devnet) -> None:
+    # Prepare: a task, then wait past one state dump
+    net = own_devnet
+    task = create_task(net, "1,2", quorum=2)
+    height = requests.post(
+        net.state["rpc_url"],
+        json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+        timeout=5,
+    ).json()["result"]
+    time.sleep(2.5)
+    # Execute: power loss, simulated
+    for pid in net.state["pids"].values():
+        os.kill(int(pid), signal.SIGKILL)
+    time.sleep(0.5)
+    state = _restart(net)
+    # Assert
+    assert state["recovered"]["block_height"] >= int(height, 16)
+    assert net.cli_json("task", "show", "--task", task)["participant_count"] == 2
+
+
+def test_fresh_starts_a_new_chain(own_devnet: Devnet) -> None:
+    net = own_devnet
+    create_task(net, "1", quorum=1)
+    net.cli("devnet", "down")
+    done = net.cli(
+        "devnet", "up", "--fresh", "--rpc-port", str(free_port()), "--ipfs-port", str(free_port()), "--json"
+    )
+    net.state = json.loads(done.stdout)
+    assert net.state["recovered"] is None
+    assert net.cli_json("audit", "history")["tasks"] == []
+
+
+def test_down_never_signals_a_stale_pid_that_now_belongs_to_someone_else(own_devnet: Devnet) -> None:
+    # Prepare: after a "reboot", the recorded chain PID belongs to an unrelated process
+    net = own_devnet
+    stranger = subprocess.Popen(["sleep", "1000"])
+    try:
+        state = json.loads(net.state_file.read_text())
+        real_chain = state["pids"]["chain"]
+        state["pids"]["chain"] = stranger.pid
+        net.state_file.write_text(json.dumps(state))
+        # Execute
+        stopped = net.cli_json("devnet", "down")
+        # Assert
+        assert stopped["stopped"]["chain"] == "not ours"
+        assert stranger.poll() is None, "devnet down killed a process that was not its own"
+    finally:
+        stranger.kill()
+        processes.stop(real_chain)
+
+
+def test_garbage_collection_keeps_every_update_and_model_the_audit_needs(own_devnet: Devnet) -> None:
+    net = own_devnet
+    task = create_task(net, "1,2", quorum=2)
+    train_in_parallel(net, task, [1, 2])
+    net.cli_json("aggregate", "--task", task)
+    gc = requests.post(f"{net.state['ipfs_api']}/api/v0/repo/gc", timeout=120)
+    assert gc.status_code == 200
+    verified = net.cli_json("audit", "verify", "--task", task, "--no-cache")
+    assert verified["ok"] is True
+    assert verified["tasks"][0]["rounds"][0]["notes"] == []  # nothing had to come from elsewhere

@@ -23,6 +23,8 @@ SEEDS = [
     codec.encode({"layers.0.weight": np.zeros((4, 4), np.float32)}),
     codec.encode({"x": np.array([], np.float32).reshape(0, 5), "y": np.float32(7.0).reshape(())}),
 ]
+
+
 def fuzz(examples: int) -> settings:
     return settings(
         max_examples=examples,
