@@ -26,6 +26,7 @@ from fedledger.strategy_spec import StrategySpec, parse_canonical
 F64 = npt.NDArray[np.float64]
 Update = tuple[Tensors, int]
 DEFAULT_FEDSGD_LR = 0.3
+CHUNK = 1 << 20  # values per scratch block: 8 MiB of float64, whatever the model's size
 
 
 class NoUpdatesError(ValueError):
@@ -71,16 +72,17 @@ class RunningSum:
     """Streaming weighted sum in float64: ``add`` one update at a time, ``result`` gives the weighted mean.
 
     The first update fixes the tensor names and shapes; later ones must match (``ValueError`` otherwise). One
-    float64 scratch buffer per tensor is reused for ``weight * x``, so adding allocates nothing: the same bits as
-    ``acc += weight * float64(x)``, computed in place.
+    float64 scratch buffer of at most ``CHUNK`` values is reused for ``weight * x``, so adding allocates nothing
+    and memory stays at the accumulators: the same bits as ``acc += weight * float64(x)``, element by element.
     """
 
     def __init__(self) -> None:
         self._sums: dict[str, F64] = {}
-        self._scratch: dict[str, F64] = {}
+        self._scratch_buffer: F64 = np.empty(0, np.float64)
         self.count = 0
         self.total_weight = 0.0
         self.weights: list[float] = []
+        self._finished = False
 
     @property
     def accumulators(self) -> Mapping[str, F64]:
@@ -90,6 +92,8 @@ class RunningSum:
     def add(self, tensors: Mapping[str, npt.ArrayLike], weight: float) -> None:
         """Add ``weight * tensors`` to the sum (``weight`` must be finite and positive)."""
         w = float(weight)
+        if self._finished:
+            raise ValueError("the sum was already turned into its mean")
         if not math.isfinite(w) or w <= 0:
             raise ValueError(f"update weight must be finite and positive, got {weight!r}")
         arrays = {name: np.asarray(value) for name, value in tensors.items()}
@@ -97,12 +101,16 @@ class RunningSum:
             if not arrays:
                 raise ValueError("an update needs at least one tensor")
             self._sums = {name: np.zeros(np.shape(arrays[name]), np.float64) for name in sorted(arrays)}
-            self._scratch = {name: np.empty_like(acc) for name, acc in self._sums.items()}
+            largest = max(min(acc.size, CHUNK) for acc in self._sums.values())
+            self._scratch_buffer = np.empty(largest, np.float64)
         self._check_matches(arrays)
         for name, acc in self._sums.items():
-            scratch = self._scratch[name]
-            np.multiply(arrays[name], w, out=scratch, dtype=np.float64)
-            acc += scratch
+            flat_acc, flat_x = acc.reshape(-1), np.asarray(arrays[name]).reshape(-1)
+            for start in range(0, flat_acc.size, CHUNK):
+                part = flat_acc[start : start + CHUNK]
+                scratch = self._scratch_buffer[: part.size]
+                np.multiply(flat_x[start : start + CHUNK], w, out=scratch, dtype=np.float64)
+                part += scratch
         self.count += 1
         self.total_weight += w
         self.weights.append(w)
@@ -119,10 +127,17 @@ class RunningSum:
                 raise ValueError(f"update {self.count}: {name!r} has shape {shape}, expected {acc.shape}")
 
     def result(self) -> dict[str, F64]:
-        """The weighted mean, sum(w_k * x_k) / sum(w_k), in float64 (fresh arrays)."""
+        """The weighted mean, sum(w_k * x_k) / sum(w_k), in float64, computed in the accumulators themselves.
+
+        The sum is consumed: adding after ``result`` is an error (it would add to a mean).
+        """
         if self.count == 0:
             raise NoUpdatesError("no updates were added")
-        return {name: acc / self.total_weight for name, acc in self._sums.items()}
+        if not self._finished:
+            for acc in self._sums.values():
+                acc /= self.total_weight
+            self._finished = True
+        return dict(self._sums)
 
     def shares(self) -> tuple[float, ...]:
         """Each added update's share of the mean, w_k / sum(w)."""

@@ -69,25 +69,33 @@ def encode(tensors: Mapping[str, npt.ArrayLike]) -> bytes:
     """
     if not tensors:
         raise CodecError("a model needs at least one tensor")
-    header: dict[str, dict[str, object]] = {}
-    chunks: list[bytes] = []
-    offset = 0
+    arrays: dict[str, Array] = {}
     for name in sorted(tensors):
         _check_name(name)
         array = np.asarray(tensors[name])
         if array.dtype.kind != "f":
             raise CodecError(f"tensor {name!r} has dtype {array.dtype}; models are floating point")
-        raw = np.ascontiguousarray(array, dtype=DTYPE).tobytes()
+        arrays[name] = np.require(array, dtype=DTYPE, requirements="C")  # no copy when already LE float32
+    prefix = _header(arrays)
+    # One join over buffers: the data is copied once, into the result (a model-sized file costs one model).
+    return b"".join([prefix, *(memoryview(a).cast("B") for a in arrays.values() if a.size)])
+
+
+def _header(arrays: Mapping[str, Array]) -> bytes:
+    """The 8-byte length and the padded JSON header of ``arrays`` laid out back to back in name order."""
+    header: dict[str, dict[str, object]] = {}
+    offset = 0
+    for name in sorted(arrays):
+        size = arrays[name].size * DTYPE.itemsize
         header[name] = {
             "dtype": DTYPE_NAME,
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + len(raw)],
+            "shape": list(arrays[name].shape),
+            "data_offsets": [offset, offset + size],
         }
-        chunks.append(raw)
-        offset += len(raw)
+        offset += size
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("ascii")
     header_bytes += b" " * (-len(header_bytes) % HEADER_ALIGN)
-    return struct.pack("<Q", len(header_bytes)) + header_bytes + b"".join(chunks)
+    return struct.pack("<Q", len(header_bytes)) + header_bytes
 
 
 def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensors:
@@ -132,7 +140,12 @@ def _decode(data: bytes, max_bytes: int) -> Tensors:
     tensors: Tensors = {}
     for name, info in header.items():
         tensors[_check_name(name)] = _read_tensor(name, info, body)
-    if encode(tensors) != bytes(data):
+    # Canonical iff the header is the one encode() writes for these tensors (which fixes every offset to the
+    # back-to-back layout in name order) and nothing follows the data: then the bytes are encode()'s, without
+    # re-encoding a model-sized copy to compare.
+    expected = _header(tensors)
+    data_size = sum(t.size for t in tensors.values()) * DTYPE.itemsize
+    if bytes(data[: 8 + header_len]) != expected or len(data) != 8 + header_len + data_size:
         raise CodecError(
             "bytes are a safetensors file but not in canonical form (order, padding or layout differ)"
         )
@@ -200,8 +213,8 @@ def _read_tensor(name: str, info: object, body: memoryview) -> Array:
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
         raise CodecError(f"tensor {name!r}: bad data_offsets {str(offsets)[:80]}")
     start, end = offsets
-    count = 1
-    for dim in shape:  # Python integers: no overflow, and stop as soon as the product is impossible
+    count = 0 if 0 in shape else 1
+    for dim in shape if count else ():  # Python integers: no overflow; stop once the product is impossible
         count *= dim
         if count * DTYPE.itemsize > len(body):
             raise CodecError(f"tensor {name!r}: shape {shape} needs more bytes than the file holds")

@@ -233,17 +233,19 @@ class KuboStore:
         self, response: requests.Response, cid: str, max_bytes: int | None, deadline: float, wait: float
     ) -> bytes:
         """The body of a streamed answer, refusing more than ``max_bytes`` or a transfer past ``deadline``."""
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         try:
-            for chunk in response.iter_content(chunk_size=1 << 16):
-                body += chunk
-                if max_bytes is not None and len(body) > max_bytes:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                chunks.append(chunk)
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
                     raise _too_large(cid, self.describe(), max_bytes)
                 if time.monotonic() > deadline:
                     raise _not_found(cid, f"{self.describe()} (transfer not finished within {wait:g} s)")
         except requests.RequestException as exc:
             raise _not_found(cid, f"{self.describe()} (transfer broke off: {type(exc).__name__})") from None
-        return bytes(body)
+        return b"".join(chunks)
 
     def has(self, cid: str) -> bool:
         """True when the node pins ``cid``; ``put`` always pins, and ``pin/ls`` answers at once on both daemons.

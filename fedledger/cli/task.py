@@ -93,7 +93,7 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     # Validate everything before the first transaction: a half-made task on-chain helps nobody.
     spec = _check_rule(request)
     members = _members(ctx, request.participants)
-    if request.quorum > max(len(members), 1):
+    if members and request.quorum > len(members):
         raise ConfigurationError(
             f"quorum {request.quorum} is larger than the {len(members)} participants given"
         )
