@@ -78,7 +78,7 @@ def encode(tensors: Mapping[str, npt.ArrayLike]) -> bytes:
         arrays[name] = np.require(array, dtype=DTYPE, requirements="C")  # no copy when already LE float32
     prefix = _header(arrays)
     # One join over buffers: the data is copied once, into the result (a model-sized file costs one model).
-    return b"".join([prefix, *(memoryview(a).cast("B") for a in arrays.values() if a.size)])
+    return b"".join([prefix, *(a.data.cast("B") for a in arrays.values() if a.size)])
 
 
 def _header(arrays: Mapping[str, Array]) -> bytes:
