@@ -24,6 +24,7 @@ from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
+from fedledger.exceptions import ConfigurationError
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.store import LocalStore
@@ -87,7 +88,13 @@ def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -
 
 def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoReport:
     started = time.perf_counter()
-    spec = strategy_from_spec(parse_spec(config.strategy)).spec  # fail before any training
+    rule = strategy_from_spec(parse_spec(config.strategy))  # fail before any training
+    spec = rule.spec
+    if rule.min_updates() > config.participants:
+        raise ConfigurationError(
+            f"{spec} needs at least {rule.min_updates()} valid updates per round: use --participants "
+            f"{rule.min_updates()} or more"
+        )
     split = load_dataset(config.dataset, seed=config.seed)  # type: ignore[arg-type]
     store = LocalStore(store_dir)
     w3 = connect(EMBEDDED)
@@ -103,7 +110,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         aggregator=owner.address,
         initial_digest=codec.model_digest(initial_bytes),
         initial_cid=store.put(initial_bytes),
-        quorum=max(1, config.participants // 2 + 1),
+        quorum=max(1, config.participants // 2 + 1, rule.min_updates()),
         round_duration=3600,
         strategy=spec,
     )
