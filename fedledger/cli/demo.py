@@ -23,7 +23,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for data split, initial model and training.")] = 0,
     report: Annotated[
         Path | None,
-        typer.Option(help="Also write report.json, learning_curve.png and the content store (store/) here."),
+        typer.Option(
+            help="Also write the audit page (index.html), report.json, learning_curve.png and the store here."
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -54,6 +56,7 @@ def _demo(
         strategy=strategy,
         seed=seed,
         store_dir=report_dir / "store" if report_dir else None,
+        page_dir=report_dir,
     )
     with output.progress(not as_json) as show:
         report = run_demo(config, show)

@@ -25,6 +25,8 @@ from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.exceptions import ConfigurationError
+from fedledger.explorer import report_data
+from fedledger.explorer import write_report as write_page
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.store import LocalStore
@@ -45,6 +47,7 @@ class DemoConfig:
     strategy: str = "fedavg"
     seed: int = 0
     store_dir: Path | None = None
+    page_dir: Path | None = None  # also write the audit page (index.html and index.json) here
 
 
 @dataclass
@@ -120,7 +123,12 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
 
     on_progress("training the centralised baseline")
     report = DemoReport(
-        config={**asdict(config), "strategy": spec, "store_dir": str(config.store_dir or "")},
+        config={
+            **asdict(config),
+            "strategy": spec,
+            "store_dir": str(config.store_dir or ""),
+            "page_dir": str(config.page_dir or ""),
+        },
         contract=ledger.address,
         task_id=task_id,
         initial_metric=_metric(evaluate(initial, split)),
@@ -162,6 +170,15 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
     on_progress("auditing every round from the chain and the store")
     verdicts = verify_task(task_history(ledger, task_id), store, judge_round)
     report.audit = audit_summary(verdicts)
+    if config.page_dir is not None:
+        on_progress("writing the audit page")
+
+        def metric(tensors: codec.Tensors) -> tuple[str, float]:
+            score = evaluate(tensors, split)
+            return score.name, score.value
+
+        page = report_data(ledger, store, task_id, judge_round, evaluate=metric)
+        write_page(page, config.page_dir)
     report.wall_seconds = round(time.perf_counter() - started, 3)
     return report
 
