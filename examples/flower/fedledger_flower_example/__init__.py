@@ -1,0 +1,1 @@
+"""A Flower app (sklearn digits, an MLP, 4+ clients) anchored on-chain with fedledger."""

@@ -1,0 +1,95 @@
+"""The ServerApp: a Flower FedAvg run whose every round is anchored on-chain, then audited.
+
+The fedledger lines: `anchored_task(...)` (a task for this run, on the embedded default or a devnet) and
+`Anchored(FedAvg(...), ...)` around the strategy. Everything else is Flower's own: sampling, configuration,
+client evaluation, the central `evaluate_fn`, `start()` and its `Result`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg
+
+from aggregator.judge import judge_round
+from fedledger.audit import audit_summary, verify_task
+from fedledger.flower import Anchored
+from fedledger.flower.setup import anchored_task
+from fedledger.history import task_history
+from fedledger_flower_example.task import accuracy, initial
+
+app = ServerApp()
+
+
+def _setting(context: Context, key: str, default: str = "") -> str:
+    """A run_config value, else FEDLEDGER_<KEY> from the environment (run_simulation passes no run_config)."""
+    value = context.run_config.get(key) or os.environ.get(
+        "FEDLEDGER_" + key.upper().replace("-", "_"), default
+    )
+    return str(value)
+
+
+def _wait_for_nodes(grid: Grid, count: int, timeout: float = 120.0) -> None:
+    """SuperNodes connect after the ServerApp starts: the task needs their number before round 1."""
+    deadline = time.monotonic() + timeout
+    while len(list(grid.get_node_ids())) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} Flower nodes connected within {timeout:g} s")
+        time.sleep(0.2)
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    nodes = int(_setting(context, "num-clients", "4"))
+    _wait_for_nodes(grid, nodes)
+    rounds = int(_setting(context, "num-server-rounds", "3"))
+    store_dir = _setting(context, "store-dir")
+    with anchored_task(
+        nodes,
+        initial(),
+        "fedavg",
+        rpc_url=_setting(context, "rpc-url", "embedded") or "",
+        contract=_setting(context, "contract") or None,
+        ipfs_api=_setting(context, "ipfs-api") or None,
+        store_dir=Path(store_dir) if store_dir else None,
+    ) as anchor:
+        strategy = Anchored(
+            FedAvg(min_train_nodes=nodes, min_evaluate_nodes=nodes, min_available_nodes=nodes),
+            ledger=anchor.ledger,
+            store=anchor.store,
+            signer=anchor.signer,
+            task_id=anchor.task_id,
+            endpoints=anchor.endpoints,
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord({k: Array(v) for k, v in initial().items()}),
+            num_rounds=rounds,
+            train_config=ConfigRecord({"local-epochs": int(_setting(context, "local-epochs", "3"))}),
+            evaluate_fn=lambda _round, arrays: MetricRecord(
+                {"accuracy": accuracy({k: a.numpy() for k, a in arrays.items()})}
+            ),
+        )
+        verdicts = verify_task(task_history(anchor.ledger, anchor.task_id), anchor.store, judge_round)
+        summary = {
+            "task_id": anchor.task_id,
+            "contract": anchor.ledger.address,
+            "audit": {k: v for k, v in audit_summary(verdicts).items() if k != "rounds"},
+            "verdicts": [(v.round, v.verdict, v.reason) for v in verdicts],
+            "outcomes": {
+                r: [(e.participant, e.reason) for e in o.excluded] for r, o in strategy.outcomes.items()
+            },
+            "reply_mismatches": strategy.reply_mismatches,
+            "accuracy": {r: dict(m)["accuracy"] for r, m in result.evaluate_metrics_serverapp.items()},
+            "client_accuracy": {
+                r: dict(m).get("accuracy") for r, m in result.evaluate_metrics_clientapp.items()
+            },
+        }
+        print("fedledger:", json.dumps(summary["audit"]), "accuracy", summary["accuracy"])
+        if out := _setting(context, "result-file"):
+            Path(out).write_text(json.dumps(summary, indent=2, default=str))

@@ -1,0 +1,96 @@
+"""A task for a Flower run to anchor on: on the embedded default (for simulations) or on a devnet's chain.
+
+The embedded default keeps the chain in the ServerApp's process and serves it to the ClientApps' processes over
+loopback (``EmbeddedChainServer``); the content store is a local directory every process reads. On a devnet the
+clients talk to its node and IPFS daemon directly. Either way dev account 0 owns and aggregates the task and dev
+accounts 1..N are its participants, one per Flower node (``partition-id`` + 1).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedledger import codec
+from fedledger.cli.settings import resolve_endpoints
+from fedledger.demo.runner import embedded_accounts
+from fedledger.flower.bridge import EmbeddedChainServer
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.records import TaskLimits
+from fedledger.store import ContentStore, LocalStore, open_store
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a Flower run is anchored: the aggregator's view, and the endpoints its clients are told."""
+
+    ledger: Ledger
+    store: ContentStore
+    signer: Signer
+    task_id: int
+    endpoints: dict[str, str]
+
+
+@contextmanager
+def anchored_task(
+    num_clients: int,
+    initial: codec.Tensors,
+    spec: str,
+    *,
+    rpc_url: str = EMBEDDED,
+    contract: str | None = None,
+    ipfs_api: str | None = None,
+    store_dir: Path | None = None,
+    round_duration: int = 3600,
+    quorum: int | None = None,
+) -> Iterator[Anchor]:
+    """Deploy (or reuse) the round contract, create a task for ``num_clients`` nodes, yield its ``Anchor``.
+
+    The quorum defaults to a majority of the nodes, so that one bad update does not fail a round.
+    """
+    with ExitStack() as stack:
+        if rpc_url == EMBEDDED:
+            w3 = connect(EMBEDDED)
+            embedded_accounts(w3, num_clients + 1)
+            ledger, _ = Ledger.deploy(w3, Signer(w3.eth.accounts[0]))
+            folder = store_dir or Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="fedledger-flower-"))
+            )
+            store: ContentStore = LocalStore(folder)
+            bridge = stack.enter_context(EmbeddedChainServer(w3))
+            client_rpc, client_ipfs = bridge.url, f"local:{folder}"
+        else:
+            endpoints = resolve_endpoints(rpc_url or None, contract, ipfs_api)
+            w3 = connect(endpoints.rpc_url)
+            owner = Signer(w3.eth.accounts[0])
+            ledger = (
+                Ledger(w3, endpoints.contract, from_block=endpoints.from_block)
+                if endpoints.contract
+                else Ledger.deploy(w3, owner)[0]
+            )
+            store = open_store(endpoints.ipfs_api or f"local:{store_dir}")
+            client_rpc, client_ipfs = endpoints.rpc_url, endpoints.ipfs_api or f"local:{store_dir}"
+        owner = Signer(ledger.w3.eth.accounts[0])
+        data = codec.encode(initial)
+        task_id, _ = ledger.create_task(
+            owner,
+            aggregator=owner.address,
+            initial_digest=codec.model_digest(data),
+            initial_cid=store.put(data),
+            quorum=quorum or num_clients // 2 + 1,
+            round_duration=round_duration,
+            strategy=spec,
+            limits=TaskLimits(grace_period=round_duration),
+        )
+        for account in ledger.w3.eth.accounts[1 : num_clients + 1]:
+            ledger.add_participant(owner, task_id, account)
+        ledger.open_round(owner, task_id)
+        client_view = {
+            "fedledger-rpc-url": client_rpc,
+            "fedledger-contract": ledger.address,
+            "fedledger-ipfs-api": client_ipfs,
+        }
+        yield Anchor(ledger, store, owner, task_id, client_view)
