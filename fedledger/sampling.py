@@ -20,14 +20,20 @@ from web3 import Web3
 
 def sample_rank(seed: bytes, address: str) -> bytes:
     """The sort key of ``address`` in the round with ``seed``: keccak256(seed || 20-byte address)."""
-    return bytes(keccak(seed + bytes.fromhex(Web3.to_checksum_address(address)[2:])))
+    return bytes(keccak(seed + bytes.fromhex(address[2:])))
 
 
 def sample_clients(seed: bytes, members: Iterable[str], k: int) -> list[str]:
     """The ``k`` members the round with ``seed`` asks for (all of them when ``k`` is 0 or at least their number).
 
-    Returned in rank order; addresses are checksummed.
+    Returned in rank order, checksummed (addresses that already are, as events give them, are not re-hashed).
     """
-    unique: list[str] = sorted({str(Web3.to_checksum_address(m)) for m in members})
+    unique: list[str] = sorted({m if _checksummed(m) else str(Web3.to_checksum_address(m)) for m in members})
     ranked = sorted(unique, key=lambda address: sample_rank(seed, address))
     return ranked if k <= 0 or k >= len(ranked) else ranked[:k]
+
+
+def _checksummed(address: str) -> bool:
+    """Cheap test: mixed case means web3 checksummed it (every event address is); else checksum it."""
+    body = address[2:]
+    return len(body) == 40 and body != body.lower() and body != body.upper()
