@@ -11,6 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
@@ -34,6 +35,16 @@ def _setting(context: Context, key: str, default: str = "") -> str:
     return str(value)
 
 
+def _timed(configure: Any, starts: list[float]) -> Any:
+    """Wrap configure_train to note when each round starts (the benchmark's per-round clock)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        starts.append(time.monotonic())
+        return configure(*args, **kwargs)
+
+    return wrapper
+
+
 def _wait_for_nodes(grid: Grid, count: int, timeout: float = 120.0) -> None:
     """SuperNodes connect after the ServerApp starts: the task needs their number before round 1."""
     deadline = time.monotonic() + timeout
@@ -49,6 +60,7 @@ def main(grid: Grid, context: Context) -> None:
     _wait_for_nodes(grid, nodes)
     rounds = int(_setting(context, "num-server-rounds", "3"))
     store_dir = _setting(context, "store-dir")
+    starts: list[float] = []
     with anchored_task(
         nodes,
         initial(),
@@ -66,6 +78,7 @@ def main(grid: Grid, context: Context) -> None:
             task_id=anchor.task_id,
             endpoints=anchor.endpoints,
         )
+        strategy.configure_train = _timed(strategy.configure_train, starts)  # type: ignore[method-assign]
         result = strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord({k: Array(v) for k, v in initial().items()}),
