@@ -117,8 +117,8 @@ def main() -> None:
         f"`examples/flower` (digits MLP, 3 local epochs, {args.rounds} rounds) under Flower 1.42's "
         "`run_simulation`; anchored = `ledger_mod` on every client and `Anchored(FedAvg)` on the server, on the "
         "embedded default (the chain served to the Ray actors over loopback). Steady = median time of rounds 2 "
-        "onwards (round 1 pays Ray's start-up; the last round is left out, since the anchored run then also audits); total = the
-whole process, audit included.\n\n"
+        "onwards (round 1 pays Ray's start-up; the last round is left out, since the anchored run then also "
+        "audits); total = the whole process, audit included.\n\n"
         + table(
             [
                 "clients",
