@@ -174,32 +174,36 @@ class FedAvg:
     def spec(self) -> str:
         return "fedavg" if self.clip is None else f"fedavg:clip={float(self.clip)!r}"
 
-    @property
-    def streams(self) -> bool:
-        return True
+    streams = True
 
     def min_updates(self) -> int:
         return 1
 
     def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
-        running = RunningSum()
-        for tensors, num_samples in updates:
-            running.add(self._bounded(base, tensors) if self.clip is not None else tensors, num_samples)
-        combined = running.result()
-        check_against_base(base, combined)
-        return Aggregate(to_float32(combined), (), running.shares())
+        if self.clip is not None:
+            bound = self.clip
+            updates = ((_bounded(base, tensors, bound), n) for tensors, n in updates)
+        combined, shares = streamed_mean(base, updates)
+        return Aggregate(to_float32(combined), (), shares)
 
-    def _bounded(self, base: Tensors, tensors: Tensors) -> dict[str, F64]:
-        from aggregator.exact import sum_of_squares
 
-        assert self.clip is not None
-        diff = {
-            name: np.asarray(tensors[name], np.float64) - np.asarray(base[name], np.float64)
-            for name in sorted(tensors)
-        }
-        norm = math.sqrt(math.fsum(sum_of_squares(d) for d in diff.values()))
-        scale = min(1.0, self.clip / norm) if norm > 0 else 1.0
-        return {name: np.asarray(base[name], np.float64) + d * scale for name, d in diff.items()}
+def _bounded(base: Tensors, tensors: Tensors, clip: float) -> Tensors:
+    """``tensors`` with its difference from ``base`` scaled to L2 norm at most ``clip`` (norm in a fixed order).
+
+    Computed in float64; the result is cast back to float32 exactly as an update arrives (one rounding), so clipped
+    and unclipped updates go through the same running sum.
+    """
+    from aggregator.exact import sum_of_squares
+
+    diff = {
+        name: np.asarray(tensors[name], np.float64) - np.asarray(base[name], np.float64)
+        for name in sorted(tensors)
+    }
+    norm = math.sqrt(math.fsum(sum_of_squares(d) for d in diff.values()))
+    scale = min(1.0, clip / norm) if norm > 0 else 1.0
+    return {
+        name: (np.asarray(base[name], np.float64) + d * scale).astype(np.float32) for name, d in diff.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -223,29 +227,25 @@ class FedSGD:
     def spec(self) -> str:
         return f"fedsgd:lr={float(self.lr)!r}"  # always explicit: a replay must not depend on today's default
 
-    @property
-    def streams(self) -> bool:
-        return True
+    streams = True
 
     def min_updates(self) -> int:
         return 1
 
     def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
-        running = RunningSum()
-        for tensors, num_samples in updates:
-            running.add(tensors, num_samples)
-        gradient = running.result()
-        check_against_base(base, gradient)
+        gradient, shares = streamed_mean(base, updates)
         stepped = {name: np.asarray(base[name], np.float64) - self.lr * g for name, g in gradient.items()}
-        return Aggregate(to_float32(stepped), (), running.shares())
+        return Aggregate(to_float32(stepped), (), shares)
 
 
-def weighted_mean(updates: Iterable[Update]) -> dict[str, F64]:
-    """Weighted mean of the updates by their sample counts, in float64."""
+def streamed_mean(base: Tensors, updates: Iterable[Update]) -> tuple[dict[str, F64], tuple[float, ...]]:
+    """The sample-weighted mean of the updates (one at a time, float64) and each one's share of it."""
     running = RunningSum()
     for tensors, num_samples in updates:
         running.add(tensors, num_samples)
-    return running.result()
+    combined = running.result()
+    check_against_base(base, combined)
+    return combined, running.shares()
 
 
 def strategy_from_spec(spec: str | StrategySpec) -> Strategy:
