@@ -102,6 +102,8 @@ def main(grid: Grid, context: Context) -> None:
             "client_accuracy": {
                 r: dict(m).get("accuracy") for r, m in result.evaluate_metrics_clientapp.items()
             },
+            "round_starts": starts,
+            "finished": time.monotonic(),
         }
         print("fedledger:", json.dumps(summary["audit"]), "accuracy", summary["accuracy"])
         if out := _setting(context, "result-file"):
