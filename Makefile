@@ -85,6 +85,9 @@ compile: setup
 bench: setup-python
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/attacks.py
+	$(PY) benchmarks/flower.py
+	$(PY) benchmarks/mnist.py --split iid
+	$(PY) benchmarks/mnist.py --split noniid --max-rounds 900
 
 bench-quick: setup-python
 	$(PY) benchmarks/run.py --quick
