@@ -332,8 +332,8 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
     try:
         if signer.private_key is None and _is_embedded(w3) and name != "deploy":
             # eth-tester estimates gas by a binary search that runs the transaction ~14 times in Python (2/3 of a
-            # transaction's time): one call surfaces a revert with its reason, then a fixed limit is enough.
-            fn.call({"from": signer.address})
+            # transaction's time), so it gets a fixed limit instead; a revert is then mined with status 0 and its
+            # reason is read by replaying the call (below), which costs nothing when the transaction succeeds.
             tx_hash = fn.transact({"from": signer.address, "gas": EMBEDDED_GAS_LIMIT})
         elif signer.private_key is None:
             tx_hash = fn.transact({"from": signer.address})
@@ -360,8 +360,22 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
             f"{name}: the node refused the transaction from {signer.address}: {_rpc_message(exc)}"
         ) from None
     if receipt["status"] != 1:
+        if _is_embedded(w3) and name != "deploy":
+            _replay_for_reason(fn, signer, name, decoder)
         raise ChainError(f"{name} failed on-chain (tx {receipt['transactionHash'].hex()})")
     return receipt
+
+
+def _replay_for_reason(fn: Any, signer: Signer, name: str, decoder: RevertDecoder) -> None:
+    """Raise the contract's own error for a transaction the embedded chain mined as reverted.
+
+    A reverted transaction changes no contract state, so the same call made now reverts for the same reason; if it
+    no longer does (the clock moved past a deadline in between), the caller falls back to a plain failure.
+    """
+    try:
+        fn.call({"from": signer.address})
+    except REVERTS as exc:
+        raise decoder.decode(revert_data(exc), f"{name}: {exc}") from None
 
 
 def _rpc_message(exc: Web3RPCError) -> str:
