@@ -82,8 +82,9 @@ test-integration: setup
 compile: setup
 	$(WITH_NODE) $(PY) tools/compile_contract.py
 
-bench: setup-python
+bench: setup-python setup-node
 	$(PY) benchmarks/run.py
+	$(WITH_NODE) $(PY) benchmarks/phases.py --dataset mnist --participants 10 --rounds 5
 	$(PY) benchmarks/attacks.py
 	$(PY) benchmarks/flower.py
 	$(PY) benchmarks/mnist.py --split iid
@@ -91,6 +92,7 @@ bench: setup-python
 
 bench-quick: setup-python
 	$(PY) benchmarks/run.py --quick
+	$(PY) benchmarks/phases.py --no-devnet --rounds 3
 	$(PY) benchmarks/attacks.py --quick
 
 bench-attacks: setup-python

@@ -267,6 +267,9 @@ def gas_section(sizes: list[int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
+    parser.add_argument(
+        "--only", nargs="+", choices=["rounds", "audit", "aggregation", "codec", "gas"], help="these sections only"
+    )
     args = parser.parse_args()
     configure_torch_threads()
     quick = args.quick
@@ -290,6 +293,8 @@ def main() -> None:
         "gas": lambda: gas_section([16, 64] if quick else [16, 256, 1024]),
     }
     for name, build in sections.items():
+        if args.only and name not in args.only:
+            continue
         started = time.perf_counter()
         body = build() + f"\n\n<sub>`python benchmarks/run.py{' --quick' if quick else ''}`, {machine()}, "
         body += f"{time.perf_counter() - started:.0f} s.</sub>"
