@@ -23,6 +23,7 @@ import requests
 from fedledger.devnet import processes
 from fedledger.exceptions import DevnetError
 
+DEV_ACCOUNTS = 20  # Hardhat's count (anvil's default is 10): `--account 0..19` on the devnet
 ANVIL = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 SAVE_INTERVAL = 1  # seconds between state dumps while running: what a crash can lose
 CHAIN_ID = 31337
@@ -91,6 +92,8 @@ def start_chain_node(
         str(port),
         "--chain-id",
         str(CHAIN_ID),
+        "--accounts",
+        str(DEV_ACCOUNTS),
         "--state",
         str(state_file),
         "--state-interval",

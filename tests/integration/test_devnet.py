@@ -18,6 +18,7 @@ from devnet_fixtures import Devnet, free_port, start_devnet
 from test_workflow import create_task, train_in_parallel
 
 from fedledger.devnet import processes
+from fedledger.ledger import connect
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,14 @@ def test_status_reports_both_daemons_and_the_contract_healthy(devnet: Devnet) ->
     assert set(devnet.state) >= {"rpc_url", "chain_id", "contract_address", "ipfs_api", "pids"}
     assert devnet.state["rpc_url"].startswith("http://127.0.0.1:")
     assert devnet.state["ipfs_api"].startswith("http://127.0.0.1:")
+
+
+def test_the_devnet_has_hardhats_twenty_funded_dev_accounts(devnet: Devnet) -> None:
+    w3 = connect(devnet.state["rpc_url"])
+    accounts = w3.eth.accounts
+    assert len(accounts) == 20  # anvil's default is 10; `--account 19` must work as it did on Hardhat's node
+    assert accounts[0] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # the standard test mnemonic
+    assert w3.eth.get_balance(accounts[19]) >= 10**21
 
 
 def test_starting_twice_is_refused_and_leaves_the_running_devnet_alone(devnet: Devnet) -> None:
