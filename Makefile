@@ -85,6 +85,7 @@ compile: setup
 bench: setup-python setup-node
 	$(PY) benchmarks/run.py
 	$(WITH_NODE) $(PY) benchmarks/phases.py --dataset mnist --participants 10 --rounds 5
+	$(WITH_NODE) $(PY) benchmarks/big_update.py
 	$(PY) benchmarks/attacks.py
 	$(PY) benchmarks/flower.py
 	$(PY) benchmarks/mnist.py --split iid

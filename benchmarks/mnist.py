@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from phases import Phases  # type: ignore[import-not-found]
 from report import machine, table, write_section  # type: ignore[import-not-found]
 
 from aggregator.coordinator import Coordinator
@@ -42,21 +40,6 @@ from fl_node.train import MNIST_2NN_TRAIN, evaluate, train_local
 PAPER = {"iid": 87, "noniid": 664}
 CLIENTS, PER_ROUND, TARGET = 100, 10, 0.97
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
-
-
-class Phases:
-    """Wall time per phase, summed over a run."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
 
 
 def run(split_name: str, max_rounds: int, seed: int = 0) -> dict[str, object]:

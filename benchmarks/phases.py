@@ -211,23 +211,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def devnet(participants: int, dataset: str, rounds: int) -> tuple[Phases, dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="fedledger-phases-devnet-") as scratch:
+@contextmanager
+def temporary_devnet() -> Iterator[dict[str, Any]]:
+    """`fedledger devnet up` on free ports in a scratch folder; its state (rpc_url, ipfs_api, ...); then down."""
+    with tempfile.TemporaryDirectory(prefix="fedledger-bench-devnet-") as scratch:
         config = manager.DevnetConfig(
             Path(scratch) / "devnet.json", rpc_port=_free_port(), ipfs_port=_free_port()
         )
         state = manager.up(config, on_progress=lambda message: print(f"  devnet: {message}", flush=True))
         try:
-            w3 = connect(state["rpc_url"])
-            accounts = w3.eth.accounts
-            if len(accounts) < participants + 1:
-                raise SystemExit(
-                    f"the devnet has {len(accounts)} accounts; use --participants {len(accounts) - 1}"
-                )
-            people = [Signer(a) for a in accounts[: participants + 1]]
-            return run_rounds(w3, KuboStore(state["ipfs_api"]), people, dataset, rounds)
+            yield state
         finally:
             manager.down(config.state_file)
+
+
+def devnet(participants: int, dataset: str, rounds: int) -> tuple[Phases, dict[str, Any]]:
+    with temporary_devnet() as state:
+        w3 = connect(state["rpc_url"])
+        accounts = w3.eth.accounts
+        if len(accounts) < participants + 1:
+            raise SystemExit(
+                f"the devnet has {len(accounts)} accounts; use --participants {len(accounts) - 1}"
+            )
+        people = [Signer(a) for a in accounts[: participants + 1]]
+        return run_rounds(w3, KuboStore(state["ipfs_api"]), people, dataset, rounds)
 
 
 def section(

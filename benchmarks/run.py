@@ -268,7 +268,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
     parser.add_argument(
-        "--only", nargs="+", choices=["rounds", "audit", "aggregation", "codec", "gas"], help="these sections only"
+        "--only",
+        nargs="+",
+        choices=["rounds", "audit", "aggregation", "codec", "gas"],
+        help="these sections only",
     )
     args = parser.parse_args()
     configure_torch_threads()
