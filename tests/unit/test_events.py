@@ -12,7 +12,8 @@ from web3.exceptions import Web3RPCError
 from fedledger import codec
 from fedledger import events as events_module
 from fedledger.events import EventLog
-from fedledger.records import RoundFinalized, UpdateSubmitted
+from fedledger.ledger import Ledger, Signer
+from fedledger.records import RoundFinalized, TaskLimits, UpdateSubmitted
 
 
 @pytest.fixture
@@ -100,3 +101,42 @@ def test_later_reads_fetch_only_new_blocks(fed: Federation) -> None:
     newer = log.task_events(fed.task)
     assert again == first and log.queries == queries + 1  # nothing new: no query; one new block: one
     assert newer[: len(first)] == first and isinstance(newer[-1], UpdateSubmitted)
+
+
+def test_events_of_an_impostor_contract_with_the_same_task_id_are_not_read(fed: Federation) -> None:
+    # Prepare: what an honest auditor reads, then an outsider deploys its own copy of the contract on the same chain
+    # and emits the same events for the same task id (a forged finalization included)
+    before = _fresh_log(fed, 10_000).task_events(fed.task)
+    outsider = Signer(fed.w3.eth.accounts[5])
+    impostor, _ = Ledger.deploy(fed.w3, outsider)
+    forged = codec.encode(model(666.0))
+    task, _ = impostor.create_task(
+        outsider,
+        aggregator=outsider.address,
+        initial_digest=codec.model_digest(forged),
+        initial_cid=fed.store.put(forged),
+        quorum=1,
+        round_duration=3600,
+        strategy="fedavg",
+        limits=TaskLimits(),
+    )
+    impostor.add_participant(outsider, task, outsider.address)
+    impostor.open_round(outsider, task)
+    impostor.submit_update(outsider, task, 1, codec.model_digest(forged), fed.store.put(forged), 10)
+    impostor.finalize_round(
+        outsider,
+        task,
+        1,
+        global_digest=codec.model_digest(forged),
+        global_cid=fed.store.put(forged),
+        reasons=b"\0",
+    )
+    # Execute
+    after = _fresh_log(fed, 10_000).task_events(fed.task)
+    # Assert: the same task id, the same event signatures, yet nothing of the impostor's reaches the auditor
+    assert task == fed.task and len(_fresh_log_of(impostor).task_events(task)) >= 5
+    assert after == before
+
+
+def _fresh_log_of(ledger: Ledger) -> EventLog:
+    return EventLog(ledger.w3, ledger.contract, ledger.from_block, ledger._call, window=10_000)
