@@ -16,6 +16,7 @@ from aggregator.fetching import DEFAULT_BUDGET, RoundFetcher
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
+from fedledger.clock import describe
 from fedledger.exceptions import ChainError, FedLedgerError
 from fedledger.fetch import fetch_model
 from fedledger.history import RoundHistory, TaskHistory, task_history
@@ -32,6 +33,10 @@ class RoundNotReadyError(FedLedgerError):
 
 class RoundAlreadyClosedError(FedLedgerError):
     """Another transaction closed the round first (e.g. a second aggregator process)."""
+
+
+class NotAggregatorError(FedLedgerError):
+    """The signer is not the task's aggregator (any more): it must not fetch, aggregate or upload anything."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,17 @@ class Coordinator:
             return None
         return (
             f"round {task.round} of task {task.task_id} is still running: {task.submissions} of "
-            f"{expected} participants submitted, deadline at {task.deadline}"
+            f"{expected} participants submitted, deadline {describe(task.deadline)}"
         )
 
     def close_round(self, task_id: int) -> RoundOutcome:
         """Finalize the open round (or close it as failed); raise RoundNotReadyError if it is too early."""
         task = self.ledger.get_task(task_id)
+        if task.aggregator.lower() != self.signer.address.lower():
+            raise NotAggregatorError(
+                f"{self.signer.address} is not the aggregator of task {task_id}: {task.aggregator} is "
+                "(the owner changes it with `fedledger task set-aggregator`); nothing was fetched or sent"
+            )
         history = task_history(self.ledger, task_id)
         record = next((r for r in history.rounds if r.round == task.round), RoundHistory(task.round))
         reason = self.readiness(task, record)
@@ -168,7 +178,7 @@ class Coordinator:
                 f"round {task.round} of task {task.task_id}: only {valid} valid updates, quorum is {task.quorum}; "
                 "excluded: "
                 + "; ".join(f"{e.participant}: {e.reason}" for e in excluded)
-                + f". The round is closed as failed at its deadline ({task.deadline})"
+                + f". The round is closed as failed at its deadline, {describe(task.deadline)}"
             )
         self.on_progress(f"only {valid} valid updates: closing the round as failed")
         tx = self._send_fail(task, encode_outcomes(judgement.outcomes))

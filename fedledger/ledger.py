@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 from fedledger import records as rec
 from fedledger.artifact import load_artifact
 from fedledger.events import EventLog
-from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError
+from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError, ContractRevertError
 from fedledger.revert import RevertDecoder, revert_data
 
 
@@ -183,13 +183,14 @@ class Ledger:
     ) -> rec.TxResult:
         """Commit the global model with one reason byte per submission (``fedledger.inclusion``)."""
         fn = self.contract.functions.finalizeRound(task_id, round_, global_digest, global_cid, reasons)
-        return self._tx(fn, signer)
+        return self._tx(fn, signer, clock_gas=clock_gas_limit(reasons) + 40 * len(global_cid))
 
     def close_failed_round(
         self, signer: Signer, task_id: int, round_: int, *, reasons: bytes = b""
     ) -> rec.TxResult:
         """Close the round as failed; the aggregator passes ``reasons`` when the round reached quorum."""
-        return self._tx(self.contract.functions.closeFailedRound(task_id, round_, reasons), signer)
+        fn = self.contract.functions.closeFailedRound(task_id, round_, reasons)
+        return self._tx(fn, signer, clock_gas=clock_gas_limit(reasons))
 
     def require_funds(self, signer: Signer, *, transactions: int = 1) -> None:
         """Raise ChainError, before anything is sent, when ``signer`` cannot pay for ``transactions``.
@@ -211,6 +212,22 @@ class Ledger:
         return int(self._view(self.contract.functions.taskCount()))
 
     def get_task(self, task_id: int) -> rec.TaskState:
+        """The task's live state; a task that does not exist is a ContractRevertError saying how many do."""
+        try:
+            return self._get_task(task_id)
+        except ContractRevertError as exc:
+            if exc.error_name != "FederatedRoundsUnknownTask":
+                raise
+            count = self.task_count()
+            known = f"tasks 1 to {count}" if count > 1 else ("task 1" if count == 1 else "no tasks yet")
+            raise ContractRevertError(
+                f"task {task_id} does not exist on contract {self.address} (it holds {known}; "
+                "`fedledger task list` shows them)",
+                exc.error_name,
+                exc.error_args,
+            ) from None
+
+    def _get_task(self, task_id: int) -> rec.TaskState:
         (
             owner,
             aggregator,
@@ -247,6 +264,14 @@ class Ledger:
     def transaction_sender(self, tx_hash: str) -> str:
         """The account that sent transaction ``tx_hash``."""
         return str(self._call(lambda: self.w3.eth.get_transaction(tx_hash)["from"]))  # type: ignore[arg-type]
+
+    def genesis_hash(self) -> str:
+        """Hash of block 0: what tells two chains with the same chain id apart (e.g. a devnet and its successor)."""
+        return "0x" + bytes(self._call(lambda: self.w3.eth.get_block(0)["hash"])).hex()
+
+    def block_time(self, block_number: int) -> int:
+        """Timestamp of block ``block_number``."""
+        return int(self._call(lambda: self.w3.eth.get_block(block_number)["timestamp"]))
 
     def block_timestamp(self) -> int:
         """Timestamp of the latest block."""
@@ -299,11 +324,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _tx(self, fn: Any, signer: Signer) -> rec.TxResult:
-        return _tx_result(self._transact(fn, signer))
+    def _tx(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> rec.TxResult:
+        return _tx_result(self._transact(fn, signer, clock_gas))
 
-    def _transact(self, fn: Any, signer: Signer) -> Any:
-        return _send(self.w3, fn, signer, self.tx_timeout, self._revert)
+    def _transact(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> Any:
+        return _send(self.w3, fn, signer, self.tx_timeout, self._revert, clock_gas)
 
     def _view(self, fn: Any) -> Any:
         """Call a view with an explicit ``from``: without one, web3's eth-tester middleware lists every account."""
@@ -326,28 +351,39 @@ def _in(value: int, wanted: int | None) -> bool:
     return wanted is None or value == wanted
 
 
-def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDecoder) -> Any:
-    """Sign (locally when a key is given), send, and wait for the receipt; decode reverts."""
+# Reverts that depend only on the clock. A chain that mines on demand (anvil, Hardhat) estimates gas against its
+# latest block, whose timestamp can be long past: a round whose deadline passed by the wall clock still looks
+# open there. The next block gets the current time, so such a transaction is sent with a fixed gas limit instead.
+CLOCK_REVERTS = frozenset({"FederatedRoundsRoundStillRunning", "FederatedRoundsQuorumReached"})
+
+
+def clock_gas_limit(reasons: bytes) -> int:
+    """A gas limit above any finalize/close of ``len(reasons)`` submissions (86,749 gas measured at 1,024)."""
+    return 200_000 + 100 * len(reasons)
+
+
+def _send(
+    w3: Web3,
+    fn: Any,
+    signer: Signer,
+    timeout: float,
+    decoder: RevertDecoder,
+    clock_gas: int | None = None,
+) -> Any:
+    """Sign (locally when a key is given), send, and wait for the receipt; decode reverts.
+
+    ``clock_gas``: for a transaction that the latest block's old timestamp would refuse (``CLOCK_REVERTS``), send
+    it with this gas limit rather than trusting the estimate; the chain then decides in a block of the current time.
+    """
     name = getattr(fn, "fn_name", "deploy")
     try:
-        if signer.private_key is None and _is_embedded(w3) and name != "deploy":
-            # eth-tester estimates gas by a binary search that runs the transaction ~14 times in Python (2/3 of a
-            # transaction's time), so it gets a fixed limit instead; a revert is then mined with status 0 and its
-            # reason is read by replaying the call (below), which costs nothing when the transaction succeeds.
-            tx_hash = fn.transact({"from": signer.address, "gas": EMBEDDED_GAS_LIMIT})
-        elif signer.private_key is None:
-            tx_hash = fn.transact({"from": signer.address})
-        else:
-            tx = fn.build_transaction(
-                {
-                    "from": signer.address,
-                    "nonce": w3.eth.get_transaction_count(
-                        Web3.to_checksum_address(signer.address), "pending"
-                    ),
-                }
-            )
-            signed = Account.sign_transaction(tx, signer.private_key)
-            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        try:
+            tx_hash = _submit(w3, fn, signer, _fixed_gas(w3, signer, name))
+        except REVERTS as exc:
+            error = decoder.decode(revert_data(exc), f"{name}: {exc}")
+            if clock_gas is None or getattr(error, "error_name", "") not in CLOCK_REVERTS:
+                raise error from None
+            tx_hash = _submit(w3, fn, signer, clock_gas)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
     except REVERTS as exc:
         raise decoder.decode(revert_data(exc), f"{name}: {exc}") from None
@@ -360,10 +396,34 @@ def _send(w3: Web3, fn: Any, signer: Signer, timeout: float, decoder: RevertDeco
             f"{name}: the node refused the transaction from {signer.address}: {_rpc_message(exc)}"
         ) from None
     if receipt["status"] != 1:
-        if _is_embedded(w3) and name != "deploy":
+        if name != "deploy":
             _replay_for_reason(fn, signer, name, decoder)
-        raise ChainError(f"{name} failed on-chain (tx {receipt['transactionHash'].hex()})")
+        raise ChainError(f"{name} failed on-chain (tx 0x{bytes(receipt['transactionHash']).hex()})")
     return receipt
+
+
+def _fixed_gas(w3: Web3, signer: Signer, name: str) -> int | None:
+    """The embedded chain's fixed limit for node-held accounts, else None (let the node estimate).
+
+    eth-tester estimates gas by a binary search that runs the transaction ~14 times in Python (2/3 of a
+    transaction's time), so it gets a fixed limit instead; a revert is then mined with status 0 and its reason is
+    read by replaying the call (below), which costs nothing when the transaction succeeds.
+    """
+    if signer.private_key is None and _is_embedded(w3) and name != "deploy":
+        return EMBEDDED_GAS_LIMIT
+    return None
+
+
+def _submit(w3: Web3, fn: Any, signer: Signer, gas: int | None) -> Any:
+    """Send the transaction (estimating its gas unless ``gas`` is given); return its hash."""
+    params: dict[str, Any] = {"from": signer.address}
+    if gas is not None:
+        params["gas"] = gas
+    if signer.private_key is None:
+        return fn.transact(params)
+    params["nonce"] = w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address), "pending")
+    signed = Account.sign_transaction(fn.build_transaction(params), signer.private_key)
+    return w3.eth.send_raw_transaction(signed.raw_transaction)
 
 
 def _replay_for_reason(fn: Any, signer: Signer, name: str, decoder: RevertDecoder) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from fedledger import codec
+from fedledger.clock import describe
 from fedledger.exceptions import ChainError
 from fedledger.history import task_history
 from fedledger.ledger import Ledger, Signer
@@ -45,7 +46,7 @@ def check_can_submit(ledger: Ledger, task_id: int, account: str, num_samples: in
         raise ChainError(f"task {task_id} has no open round; the owner opens the first one with `task open`")
     if ledger.next_block_time() >= task.deadline:
         raise ChainError(
-            f"round {task.round} of task {task_id} closed at its deadline ({task.deadline}); "
+            f"round {task.round} of task {task_id} closed at its deadline, {describe(task.deadline)}; "
             "wait for the aggregator to open the next round"
         )
     if ledger.has_submitted(task_id, task.round, account):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from federation import Federation, model
 
-from aggregator.coordinator import Coordinator
+from aggregator.coordinator import Coordinator, NotAggregatorError
 from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.exceptions import ConfigurationError, ContractRevertError
@@ -269,8 +269,11 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
     for who in range(3):
         fed.submit(who, codec.encode(model(float(who + 1))))
     fed.ledger.set_aggregator(fed.owner, fed.task, successor.address)
-    with pytest.raises(ContractRevertError, match="is not the aggregator"):
+    stored_before = sorted(p.name for p in fed.store.root.rglob("*") if p.is_file())
+    with pytest.raises(NotAggregatorError, match=f"is not the aggregator of task {fed.task}: {successor.address} is"):
         fed.coordinator.close_round(fed.task)
+    # the replaced aggregator learned it before fetching or uploading anything
+    assert sorted(p.name for p in fed.store.root.rglob("*") if p.is_file()) == stored_before
     outcome = Coordinator(fed.ledger, fed.store, successor).close_round(fed.task)
     assert not outcome.failed
     history = history_json(task_history(fed.ledger, fed.task))
