@@ -1,8 +1,11 @@
 """A local cache of rounds this machine has already verified, so that auditing round 1,000 does not redo 999.
 
-Only ``OK`` verdicts are kept, keyed by everything the verdict depends on: the chain id and contract, the task and
-round, the base digest it opened on, the recorded outcome bytes and the committed global digest. A round whose
-events changed (another contract, a reorganised chain) has another key and is verified again. The cache is the
+Only ``OK`` verdicts are kept, keyed by everything the verdict depends on: the chain (its id and genesis block hash),
+the contract, the version of the rules that decided the verdict, the task and round, the base digest it opened on,
+the recorded outcome bytes, the committed global digest and CID, and the transaction and block that committed them.
+A round on another chain (a new devnet reuses chain id, contract address, task and round numbers, even transaction
+hashes, but never block hashes), another contract, a reorganised chain or under other rules has another key and
+is verified again. The cache is the
 auditor's own earlier work, nothing anybody else can write into; delete the file (or pass ``--no-cache``) to
 verify everything again.
 """
@@ -14,9 +17,18 @@ import json
 import os
 from pathlib import Path
 
+from fedledger import __version__
 from fedledger.history import RoundHistory
 
 ENV_CACHE = "FEDLEDGER_AUDIT_CACHE"
+# Bump when a rule that decides a verdict changes (judging, aggregation, the audit's checks): verdicts reached under
+# other rules are not reused. The package version is part of the key as well.
+RULES_VERSION = 2
+
+
+def cache_namespace(chain_id: int, genesis_hash: str, contract: str) -> str:
+    """The part of every key that names the chain, the contract and the rules."""
+    return f"{chain_id}:{genesis_hash.lower()}:{contract.lower()}:rules{RULES_VERSION}:v{__version__}"
 
 
 def default_path() -> Path:
@@ -50,6 +62,7 @@ class VerifiedRounds:
             final.global_digest.hex(),
             final.global_cid,
             final.at.tx_hash,
+            final.at.block_hash,
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 

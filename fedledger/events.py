@@ -47,8 +47,12 @@ def _event_topic(abi_entry: dict[str, Any]) -> bytes:
 
 
 def _pos(log: Any) -> rec.ChainPosition:
+    block_hash = log.get("blockHash")
     return rec.ChainPosition(
-        int(log["blockNumber"]), int(log["logIndex"]), "0x" + bytes(log["transactionHash"]).hex()
+        int(log["blockNumber"]),
+        int(log["logIndex"]),
+        "0x" + bytes(log["transactionHash"]).hex(),
+        "0x" + bytes(block_hash).hex() if block_hash is not None else "",
     )
 
 

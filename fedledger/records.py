@@ -7,7 +7,7 @@ that histories sort the same way on every machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fedledger.codec import digest_hex
 
@@ -19,6 +19,7 @@ class ChainPosition:
     block_number: int
     log_index: int
     tx_hash: str
+    block_hash: str = field(default="", compare=False)  # which chain: the same numbers recur on a new devnet
 
 
 @dataclass(frozen=True)

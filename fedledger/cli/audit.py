@@ -15,7 +15,7 @@ import typer
 
 from aggregator.judge import judge_round
 from fedledger.audit import RoundVerdict, audit_summary, verify_task
-from fedledger.audit_cache import VerifiedRounds, default_path
+from fedledger.audit_cache import VerifiedRounds, cache_namespace, default_path
 from fedledger.cli import output
 from fedledger.cli.options import (
     Context,
@@ -125,7 +125,11 @@ def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
     cache = (
-        VerifiedRounds(default_path(), f"{ctx.w3.eth.chain_id}:{ctx.ledger.address}") if use_cache else None
+        VerifiedRounds(
+            default_path(), cache_namespace(ctx.w3.eth.chain_id, ctx.ledger.genesis_hash(), ctx.ledger.address)
+        )
+        if use_cache
+        else None
     )
     with output.progress(not as_json) as show:
         for h in _histories(ctx, task):
