@@ -15,6 +15,10 @@ class ConfigurationError(FedLedgerError, ValueError):
     """Settings are missing or contradictory (no RPC URL, no contract address, unknown account...)."""
 
 
+class SubmissionRefusedError(FedLedgerError, ValueError):
+    """A participant's update would be excluded (or refused by the contract); nothing was uploaded or sent."""
+
+
 class CodecError(FedLedgerError, ValueError):
     """Bytes are not a valid canonical safetensors model or update."""
 

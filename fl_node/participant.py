@@ -7,12 +7,14 @@ participant never burns minutes of compute on an update the contract will refuse
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from fedledger import codec
 from fedledger.exceptions import ConfigurationError
 from fedledger.fetch import fetch_model
+from fedledger.files import write_atomic
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import TaskState
 from fedledger.store import ContentStore
@@ -38,6 +40,7 @@ def train_and_submit(
     verify_base: Callable[[TaskState], None] | None = None,
     on_progress: Callable[[str], None] = lambda message: None,
     model_config: ModelConfig | None = None,
+    keep_update: Path | None = None,
 ) -> Submission:
     """Run one participant's round: check, verify and fetch the global model, train on ``data`` (x, y), submit.
 
@@ -45,7 +48,8 @@ def train_and_submit(
     participant is an auditor before it builds on a model. The claimed sample count is the number of rows,
     lowered to the participant's cap when it has one (its weight is capped, its data still used).
     ``model_config`` defaults to ``model_config_for(split)``; a task built on the MNIST CNN needs
-    ``model_config_for(split, "cnn")``.
+    ``model_config_for(split, "cnn")``. ``keep_update``: also write the update's canonical bytes to this file
+    (before uploading, so that it is kept even when the registration fails).
     """
     x, y = data
     cap = ledger.sample_cap(task_id, signer.address)
@@ -70,5 +74,8 @@ def train_and_submit(
             f"the global model of task {task_id} does not fit the {split.name!r} model ({exc}); "
             "is --dataset the one the task was created with?"
         ) from None
+    encoded = codec.encode(update)
+    if keep_update is not None:
+        write_atomic(keep_update, encoded)
     on_progress("uploading update")
-    return submit_bytes(ledger, store, signer, task, codec.encode(update), num_samples)
+    return submit_bytes(ledger, store, signer, task, encoded, num_samples)

@@ -26,7 +26,10 @@ def up(
         devnet.DEFAULT_IPFS_PORT
     ),
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Start a new chain (the IPFS repo is kept).")
+        bool,
+        typer.Option(
+            "--fresh", help="Start a new chain; the old one is moved to .fedledger/chain/archive/ (IPFS is kept)."
+        ),
     ] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -38,6 +41,11 @@ def up(
         if json_:
             output.emit_json(state)
             return
+        if state.get("archived_chain"):
+            output.say(
+                f"started a new chain; the previous one is kept in {state['archived_chain']} "
+                "(delete it when you no longer need it)"
+            )
         recovered = state["recovered"]
         if recovered:
             output.say(
@@ -108,7 +116,8 @@ def down(json_: JsonOpt = False) -> None:
         if json_:
             output.emit_json({"stopped": stopped})
         else:
-            output.out.print("devnet stopped: " + ", ".join(f"{k} ({v})" for k, v in stopped.items()))
+            what = ", ".join(f"{name} ({how})" for name, how in stopped.items()) or "nothing was running"
+            output.say(f"devnet stopped: {what}")
             output.say(
                 f"the chain and IPFS repo stay in {state_path().parent}; `fedledger devnet up` continues"
             )

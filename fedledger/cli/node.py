@@ -27,13 +27,13 @@ from fedledger.cli.options import (
 )
 from fedledger.cli.participant import current_participants
 from fedledger.cli.settings import read_model_file
-from fedledger.exceptions import ChainError, ConfigurationError, ValidationError
+from fedledger.exceptions import ChainError, ConfigurationError, SubmissionRefusedError, ValidationError
 from fedledger.fetch import fetch_model
 from fedledger.history import task_history
 from fedledger.records import TaskState
 
 if TYPE_CHECKING:
-    from fl_node.participant import Submission
+    from fl_node.submit import Submission
 
 app = typer.Typer(help="Act as one participant: train and submit updates.", no_args_is_help=True)
 
@@ -53,12 +53,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def default_shard(ctx: Context, task: int) -> tuple[int, int]:
     """This signer's position in the task's allowlist, over the allowlist's size."""
+    ctx.ledger.get_task(task)  # a task that does not exist says so (not "pass --shard")
     members = current_participants(ctx.ledger, task)
     if ctx.signer.address not in members:
-        raise ConfigurationError(
-            f"{ctx.signer.address} is not a participant of task {task}; pass --shard K/N "
-            "or ask the owner to add it"
-        )
+        raise ChainError(f"{ctx.signer.address} is not a participant of task {task}; ask the task owner to add it")
     return members.index(ctx.signer.address), len(members)
 
 
@@ -91,11 +89,11 @@ def precheck_update(ctx: Context, state: TaskState, data: bytes) -> None:
     """Refuse an update the aggregator would exclude, before anything is uploaded or registered."""
     digest = codec.model_digest(data)
     if digest == state.model_digest:
-        raise ConfigurationError(
+        raise SubmissionRefusedError(
             "the update is the round's base model itself; it would be excluded as unchanged"
         )
     if any(u.digest == digest for u in ctx.ledger.updates_submitted(state.task_id, state.round)):
-        raise ConfigurationError(
+        raise SubmissionRefusedError(
             "another participant already registered these exact bytes this round (duplicate)"
         )
     limits = state.limits
@@ -103,8 +101,8 @@ def precheck_update(ctx: Context, state: TaskState, data: bytes) -> None:
     try:
         validate_update(data, base=base, expected_digest=digest, max_bytes=limits.max_update_bytes)
     except ValidationError as exc:
-        raise ConfigurationError(
-            f"the aggregator would exclude this update as {exc.reason}: {exc.detail}"
+        raise SubmissionRefusedError(
+            f"the aggregator would exclude this update as {exc.reason}: {exc.detail}; nothing was uploaded"
         ) from None
 
 
@@ -121,14 +119,19 @@ def submission_json(s: Submission) -> dict[str, Any]:
     }
 
 
-def _report(s: Submission, as_json: bool) -> None:
+def _report(s: Submission, as_json: bool, kept: Path | None = None) -> None:
     if as_json:
-        output.emit_json(submission_json(s))
+        payload = submission_json(s)
+        if kept is not None:
+            payload["update_file"] = str(kept)
+        output.emit_json(payload)
     else:
         output.say(
             f"submitted round {s.round} of task {s.task_id} as {s.participant}: {s.num_samples} "
-            f"samples, {codec.digest_hex(s.digest)[:18]}… at {s.cid} ({s.tx.gas_used} gas)"
+            f"samples, digest {codec.digest_hex(s.digest)} at {s.cid} ({s.tx.gas_used} gas)"
         )
+        if kept is not None:
+            output.say(f"the update is kept in {kept}")
 
 
 @app.command("train")
@@ -142,6 +145,10 @@ def train(
     ] = "bikes",
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the data split and training.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also keep the update in this file (canonical safetensors), written before uploading."),
+    ] = None,
     verify_base: Annotated[
         bool,
         typer.Option(
@@ -166,6 +173,8 @@ def train(
 
         configure_torch_threads()
 
+        if out is not None and out.is_dir():
+            raise ConfigurationError(f"--out {out} is a folder; name a file to write the update to")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
         k, n = parse_shard(shard) if shard else default_shard(ctx, task)
         with output.progress(not json_) as show:
@@ -182,8 +191,9 @@ def train(
                 TrainConfig(epochs=epochs, seed=seed),
                 verify_base=base_verifier(ctx, task) if verify_base else None,
                 on_progress=show,
+                keep_update=out,
             )
-        _report(submission, json_)
+        _report(submission, json_, out)
 
     run_command(body)
 
@@ -205,7 +215,7 @@ def submit(
     """Upload an existing update file and register it for the open round."""
 
     def body() -> None:
-        from fl_node.participant import check_can_submit, submit_bytes
+        from fl_node.submit import check_can_submit, submit_bytes  # no torch: the light install submits files
 
         data = read_model_file(update, "update file")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from web3 import Web3
 
 from fedledger.cli import output
@@ -47,8 +46,25 @@ KeyFileOpt = Annotated[
     Path | None,
     typer.Option(help=f"File holding the signer's hex private key (real chains) \\[or env {ENV_KEY}]."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
-TaskOpt = Annotated[int, typer.Option(min=1, max=2**256 - 1, help="Task id.")]
+
+
+def _json_mode(value: bool) -> bool:
+    """Remember --json for run_command, which then also prints errors as one JSON document on stdout."""
+    output.json_mode = value
+    return value
+
+
+def _task_id(value: int) -> int:
+    """A task id is a uint256 >= 1 (checked here rather than by typer, whose help would print the 78-digit bound)."""
+    if not 1 <= value < 2**256:
+        raise typer.BadParameter("a task id is a whole number from 1 up (a uint256)")
+    return value
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", callback=_json_mode, help="Print one JSON document for scripts (errors too).")
+]
+TaskOpt = Annotated[int, typer.Option(metavar="ID", callback=_task_id, help="Task id.")]
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "node": ("torch", "sklearn"),
@@ -103,16 +119,24 @@ class Context:
 def run_command(body: Callable[[], None]) -> None:
     """Run a command body; library errors become one clear line on stderr and a non-zero exit code.
 
-    Exit codes: 1 for errors of the chain, the store or the data; 2 for bad settings or usage; 130 on Ctrl-C.
+    Exit codes: 1 when the chain, the store or the data refused or failed (the request was understood); 2 for bad
+    settings or usage; 130 on Ctrl-C. With --json the error is also one JSON document on stdout:
+    ``{"error": {"message", "type", "exit_code"}}``.
     """
     try:
         body()
     except ConfigurationError as exc:
-        output.err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     except FedLedgerError as exc:
-        output.err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        _fail(exc, 1)
     except KeyboardInterrupt:
         output.err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def _fail(exc: Exception, code: int) -> None:
+    message = " ".join(str(exc).split())  # one line, whatever the library put in it
+    output.error_line(message)
+    if output.json_mode:
+        output.emit_json({"error": {"message": message, "type": type(exc).__name__, "exit_code": code}})
+    raise typer.Exit(code) from None

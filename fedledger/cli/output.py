@@ -12,12 +12,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+# Logs, files and pipes get no wrapping at all: a CID or digest cut in two cannot be copied, and scripts read lines.
+UNWRAPPED = 100_000
 out = Console(highlight=False)
 if not out.is_terminal:
-    out = Console(highlight=False, width=160)  # logs and pipes: no wrapping of 0x digests
+    out = Console(highlight=False, width=UNWRAPPED)
 err = Console(stderr=True, highlight=False)
 if not err.is_terminal:
-    err = Console(stderr=True, highlight=False, width=160)
+    err = Console(stderr=True, highlight=False, width=UNWRAPPED)
+
+json_mode = False  # set by the --json option of the running command (fedledger.cli.options.JsonOpt)
+
+
+def error_line(message: str) -> None:
+    """One red ``error:`` line on stderr, never wrapped (scripts read the last line of stderr)."""
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 
 
 def emit_json(payload: Any) -> None:
@@ -30,8 +39,26 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(escape(str(cell)) for cell in row))
+        grid.add_row(*(escape(cell_text(cell)) for cell in row))
     out.print(grid)
+
+
+def cell_text(value: object) -> str:
+    """A value as people read it in a table: no Python reprs (``None``, ``True``, ``{'k': v}``)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {cell_text(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(cell_text(v) for v in value) or "-"
+    return str(value)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``plural(1, 'task')`` -> ``'1 task'``; ``plural(2, 'task')`` -> ``'2 tasks'``."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 @contextmanager
@@ -51,4 +78,4 @@ def short(digest_or_text: str, keep: int = 12) -> str:
 
 def say(text: str) -> None:
     """Print a line for people, literally (no rich markup: CIDs, reasons and paths may contain brackets)."""
-    out.print(text, markup=False)
+    out.print(text, markup=False, soft_wrap=True)

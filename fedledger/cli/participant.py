@@ -17,6 +17,7 @@ from fedledger.cli.options import (
     TaskOpt,
     run_command,
 )
+from fedledger.cli.output import plural
 from fedledger.cli.settings import resolve_address
 from fedledger.ledger import Ledger
 
@@ -98,12 +99,14 @@ def list_(
     """List the task's current participants (from its events)."""
 
     def body() -> None:
-        members = current_participants(Context(rpc_url, contract, None).ledger, task)
+        ledger = Context(rpc_url, contract, None).ledger
+        ledger.get_task(task)  # a task that does not exist is an error, not an empty list
+        members = current_participants(ledger, task)
         if json_:
             output.emit_json({"task_id": task, "participants": members})
         else:
             output.table(
-                f"task {task}: {len(members)} participants",
+                f"task {task}: {plural(len(members), 'participant')}",
                 ["#", "address"],
                 [[i, m] for i, m in enumerate(members)],
             )

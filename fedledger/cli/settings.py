@@ -100,7 +100,14 @@ def resolve_address(w3: Web3, who: str) -> str:
 
 
 def resolve_signer(w3: Web3, account: int | None, key_file: Path | None) -> Signer:
-    """The transaction signer: --key-file, else $FEDLEDGER_PRIVATE_KEY, else dev account --account (default 0)."""
+    """The transaction signer: --key-file, else --account N, else $FEDLEDGER_PRIVATE_KEY, else dev account 0.
+
+    --key-file and --account together are refused: silently preferring one would sign as someone unexpected.
+    """
+    if key_file is not None and account is not None:
+        raise ConfigurationError(
+            "--key-file and --account name two different signers; pass only one of them"
+        )
     if key_file is not None:
         try:
             return Signer.from_key(key_file.read_text().strip())

@@ -23,7 +23,9 @@ from fedledger.cli.options import (
     require_extra,
     run_command,
 )
+from fedledger.cli.output import plural
 from fedledger.cli.settings import read_model_file, resolve_address
+from fedledger.clock import describe, span
 from fedledger.exceptions import ConfigurationError
 from fedledger.records import TaskLimits
 from fedledger.strategy_spec import parse_spec
@@ -64,7 +66,7 @@ class TaskRequest:
     """What `task create` was asked for, before anything is checked or sent."""
 
     participants: str
-    aggregator: str
+    aggregator: str | None
     quorum: int
     round_duration: int
     strategy: str
@@ -93,11 +95,19 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     # Validate everything before the first transaction: a half-made task on-chain helps nobody.
     spec = _check_rule(request)
     members = _members(ctx, request.participants)
+    if not members and request.open_round:
+        raise ConfigurationError(
+            "no --participants: a round opened now could never reach its quorum. Pass --participants "
+            "ADDR,ADDR,... (or dev account numbers), or --no-open to add them later with `fedledger participant add`"
+        )
     if members and request.quorum > len(members):
         raise ConfigurationError(
             f"quorum {request.quorum} is larger than the {len(members)} participants given"
         )
-    aggregator_address = resolve_address(ctx.w3, request.aggregator)
+    # The aggregator defaults to whoever signs (not to dev account 0, which on a real chain is nobody's).
+    aggregator_address = (
+        resolve_address(ctx.w3, request.aggregator) if request.aggregator is not None else ctx.signer.address
+    )
     data = _initial_model_bytes(request.dataset, request.model_file, request.seed)
     if len(data) > request.limits.max_update_bytes:
         raise ConfigurationError(
@@ -133,8 +143,8 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         )
     else:
         output.say(
-            f"created task {task_id} ({spec}, quorum {request.quorum}, {len(members)} participants, "
-            f"rounds of {request.round_duration} s); initial model {cid}"
+            f"created task {task_id} ({spec}, quorum {request.quorum}, {plural(len(members), 'participant')}, "
+            f"rounds of {span(request.round_duration)}, aggregator {aggregator_address}); initial model {cid}"
         )
         output.say(str(task_id))
 
@@ -142,7 +152,9 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
 @app.command("create")
 def create(
     participants: Annotated[str, typer.Option(help="Comma-separated addresses or dev account numbers.")] = "",
-    aggregator: Annotated[str, typer.Option(help="Aggregator address or dev account number.")] = "0",
+    aggregator: Annotated[
+        str | None, typer.Option(help="Aggregator address or dev account number (default: the signer).")
+    ] = None,
     quorum: Annotated[
         int, typer.Option(min=1, max=MAX_PARTICIPANTS, help="Minimum valid updates per round.")
     ] = 2,
@@ -258,7 +270,7 @@ def open_(
                 {"task_id": task, "round": state.round, "deadline": state.deadline, "gas": tx.gas_used}
             )
         else:
-            output.say(f"opened round {state.round} of task {task}; deadline {state.deadline}")
+            output.say(f"opened round {state.round} of task {task}; deadline {describe(state.deadline)}")
 
     run_command(body)
 
@@ -274,7 +286,61 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         state["now"] = ledger.block_timestamp()
         if json_:
             output.emit_json(state)
-        else:
-            output.table(f"task {task}", ["field", "value"], [[k, v] for k, v in state.items()])
+            return
+        limits = state.pop("limits")
+        rows: list[list[object]] = [[k, v] for k, v in state.items() if k not in ("deadline", "now")]
+        rows.insert(6, ["deadline", describe(state["deadline"]) if state["round"] else "-"])
+        rows += [[name, limits[name]] for name in limits]
+        rows.append(["latest block time", describe(state["now"])])
+        output.table(f"task {task}", ["field", "value"], rows)
+
+    run_command(body)
+
+
+@app.command("list")
+def list_(rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt = False) -> None:
+    """List every task of the contract: owner, aggregator, rule, round and participants."""
+
+    def body() -> None:
+        ledger = Context(rpc_url, contract, None).ledger
+        tasks = [ledger.get_task(created.task_id) for created in ledger.tasks_created()]
+        if json_:
+            output.emit_json(
+                {
+                    "tasks": [
+                        {
+                            "task_id": t.task_id,
+                            "owner": t.owner,
+                            "aggregator": t.aggregator,
+                            "strategy": t.strategy,
+                            "quorum": t.quorum,
+                            "round": t.round,
+                            "round_open": t.round_open,
+                            "deadline": t.deadline,
+                            "participants": t.participant_count,
+                            "model_cid": t.model_cid,
+                        }
+                        for t in tasks
+                    ]
+                }
+            )
+            return
+        output.table(
+            f"{plural(len(tasks), 'task')} on {ledger.address}",
+            ["task", "owner", "aggregator", "rule", "quorum", "participants", "round", "deadline"],
+            [
+                [
+                    t.task_id,
+                    t.owner,
+                    t.aggregator,
+                    t.strategy,
+                    t.quorum,
+                    t.participant_count,
+                    (f"{t.round} (open)" if t.round_open else f"{t.round} (closed)") if t.round else "not opened",
+                    describe(t.deadline) if t.round_open else "-",
+                ]
+                for t in tasks
+            ],
+        )
 
     run_command(body)

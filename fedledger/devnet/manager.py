@@ -73,21 +73,31 @@ def _running(state: dict[str, Any] | None) -> dict[str, int]:
     }
 
 
-def _forget_chain(config: DevnetConfig) -> None:
-    for path in (config.chain_state, config.chain_state.with_suffix(".json.good")):
-        path.unlink(missing_ok=True)
+def _archive_chain(config: DevnetConfig) -> str | None:
+    """Move the recorded chain aside (``--fresh`` must not destroy a chain without a word); return where to."""
+    if not config.chain_state.exists():
+        config.chain_state.with_suffix(".json.good").unlink(missing_ok=True)
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    archive = config.chain_state.parent / "archive" / f"state-{stamp}.json"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(config.chain_state, archive)
+    config.chain_state.with_suffix(".json.good").unlink(missing_ok=True)
+    return str(archive)
 
 
 def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Start both daemons, wait until they answer, reuse (or deploy) the contract, write the state file."""
     recorded = previous = _read(config.state_file)
     if running := _running(previous):
+        which = ", ".join(f"{name} pid {pid}" for name, pid in sorted(running.items()))
         raise DevnetError(
-            f"a devnet is already running (pids {running}, {config.state_file}); "
+            f"a devnet is already running ({which}; state {config.state_file}); "
             "use it, or stop it first with `fedledger devnet down`"
         )
+    archived = None
     if config.fresh:
-        _forget_chain(config)
+        archived = _archive_chain(config)
         previous = None
     processes.ensure_port_free(config.rpc_port, "chain node")
     processes.ensure_port_free(config.ipfs_port, "IPFS daemon API")
@@ -127,6 +137,7 @@ def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message
         "started_at": int(time.time()),
         "startup_seconds": round(time.perf_counter() - started, 2),
         "recovered": recovered,
+        "archived_chain": archived,
     }
     _write(config.state_file, state)
     return state

@@ -1,0 +1,317 @@
+"""What a new user meets on the command line, in-process: the CLI against an embedded chain served over loopback.
+
+The embedded chain lives in this process (``EmbeddedChainServer`` answers JSON-RPC for it, as it does for Flower's
+clients), so each command runs through typer exactly as from a shell, with its own Context, but in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from eth_account import Account
+from typer.testing import CliRunner
+
+from fedledger import codec
+from fedledger.cli.app import app
+from fedledger.flower.bridge import EmbeddedChainServer
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.store import LocalStore
+
+ROOT = Path(__file__).resolve().parents[2]
+SHAPES = {"layer.bias": (3,), "layer.weight": (3, 2)}
+
+
+def tensors(value: float) -> codec.Tensors:
+    return {name: np.full(shape, value, dtype=np.float32) for name, shape in SHAPES.items()}
+
+
+@dataclass
+class Chain:
+    """An embedded chain with the contract deployed, served at ``url``; a local store in ``store_dir``."""
+
+    url: str
+    ledger: Ledger
+    store_dir: Path
+    tmp: Path
+
+    @property
+    def store(self) -> LocalStore:
+        return LocalStore(self.store_dir)
+
+    def args(self) -> list[str]:
+        return ["--rpc-url", self.url, "--contract", self.ledger.address, "--ipfs-api", f"local:{self.store_dir}"]
+
+    def chain_args(self) -> list[str]:
+        return ["--rpc-url", self.url, "--contract", self.ledger.address]
+
+    def run(self, *words: str, store: bool = True) -> Any:
+        """Run `fedledger WORDS` in-process with this chain's endpoints; return the click Result."""
+        group_and_command = list(words)
+        result = CliRunner().invoke(app, [*group_and_command, *(self.args() if store else self.chain_args())])
+        return result
+
+    def model_file(self, value: float, name: str) -> Path:
+        path = self.tmp / name
+        path.write_bytes(codec.encode(tensors(value)))
+        return path
+
+    def create_task(self, *extra: str) -> int:
+        initial = self.model_file(0.0, "initial.safetensors")
+        done = self.run(
+            "task", "create", "--participants", "1,2", "--quorum", "1", "--model-file", str(initial), "--json",
+            *extra,
+        )
+        assert done.exit_code == 0, done.output
+        return int(json.loads(done.stdout)["task_id"])
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[Chain]:
+    w3 = connect(EMBEDDED)
+    ledger, _ = Ledger.deploy(w3, Signer(w3.eth.accounts[0]))
+    with EmbeddedChainServer(w3) as server:
+        yield Chain(server.url, ledger, tmp_path / "store", tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- the front door
+
+
+def test_bare_fedledger_prints_its_help_and_succeeds() -> None:
+    done = CliRunner().invoke(app, [])
+
+    assert done.exit_code == 0
+    assert "Commands" in done.output and "model" in done.output
+
+
+def test_version_prints_the_package_version() -> None:
+    from fedledger import __version__
+
+    done = CliRunner().invoke(app, ["--version"])
+
+    assert done.exit_code == 0
+    assert done.output.strip() == f"fedledger {__version__}"
+
+
+def test_task_option_help_shows_no_78_digit_range() -> None:
+    done = CliRunner().invoke(app, ["task", "show", "--help"])
+
+    assert "115792089237316195" not in done.output
+    assert CliRunner().invoke(app, ["task", "show", "--task", "0"]).exit_code == 2
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+
+def test_json_errors_are_one_json_document_on_stdout(chain: Chain) -> None:
+    done = chain.run("task", "show", "--task", "99", "--json", store=False)
+
+    assert done.exit_code == 1
+    error = json.loads(done.stdout)["error"]
+    assert error["exit_code"] == 1
+    assert "task 99 does not exist" in error["message"] and "no tasks yet" in error["message"]
+
+
+def test_an_unknown_task_is_an_error_for_every_command_that_names_one(chain: Chain) -> None:
+    chain.create_task()
+
+    listed = chain.run("participant", "list", "--task", "99", store=False)
+    trained = chain.run("node", "train", "--task", "99", "--account", "1")
+
+    assert listed.exit_code == 1 and "task 99 does not exist" in listed.output and "holds task 1" in listed.output
+    assert trained.exit_code == 1 and "task 99 does not exist" in trained.output
+    assert "--shard" not in trained.output
+
+
+def test_error_lines_are_never_wrapped_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    long_path = tmp_path / ("a-very-long-folder-name-" * 8) / "update.safetensors"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fedledger", "node", "submit", str(long_path), "--task", "1", "--samples", "1",
+         "--rpc-url", "embedded"],
+        capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(long_path) in lines[0], done.stderr
+
+
+# ------------------------------------------------------------------------------------------- footguns
+
+
+def test_task_create_without_participants_is_refused_before_any_transaction(chain: Chain) -> None:
+    initial = chain.model_file(0.0, "initial.safetensors")
+
+    done = chain.run("task", "create", "--quorum", "1", "--model-file", str(initial))
+
+    assert done.exit_code == 2 and "no --participants" in done.output and "--no-open" in done.output
+    assert chain.ledger.task_count() == 0
+
+
+def test_key_file_and_account_together_are_refused(chain: Chain) -> None:
+    key = chain.tmp / "owner.key"
+    key.write_text(Account.create().key.hex())
+
+    done = chain.run("task", "open", "--task", "1", "--key-file", str(key), "--account", "1", store=False)
+
+    assert done.exit_code == 2 and "--key-file and --account" in done.output
+
+
+def test_the_aggregator_defaults_to_the_signer_not_to_dev_account_0(chain: Chain) -> None:
+    # Prepare: a funded owner who signs with a key file
+    owner = Account.create()
+    w3 = chain.ledger.w3
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": owner.address, "value": 10**18})
+    key = chain.tmp / "owner.key"
+    key.write_text(owner.key.hex())
+
+    # Execute
+    task = chain.create_task("--key-file", str(key))
+
+    # Assert
+    state = chain.ledger.get_task(task)
+    assert state.owner == owner.address and state.aggregator == owner.address
+
+
+# ------------------------------------------------------------------------------------------- output people read
+
+
+def test_task_show_and_list_read_as_text_not_python(chain: Chain) -> None:
+    task = chain.create_task("--max-samples", "100")
+
+    shown = chain.run("task", "show", "--task", str(task), store=False)
+    listed = chain.run("task", "list", store=False)
+    members = chain.run("participant", "list", "--task", str(task), store=False)
+
+    assert shown.exit_code == 0 and listed.exit_code == 0
+    for text in (shown.output, listed.output, members.output):
+        assert "{'" not in text and "None" not in text and "True" not in text
+    assert " UTC (in " in shown.output  # the deadline as a date and how far away it is
+    assert "max_samples" in shown.output and "100" in shown.output
+    assert "1 task on" in listed.output and "fedavg" in listed.output
+    assert "2 participants" in members.output
+
+
+def test_task_list_json_names_every_task(chain: Chain) -> None:
+    first, second = chain.create_task(), chain.create_task("--quorum", "2")
+
+    listed = json.loads(chain.run("task", "list", "--json", store=False).stdout)
+
+    assert [t["task_id"] for t in listed["tasks"]] == [first, second]
+    assert [t["quorum"] for t in listed["tasks"]] == [1, 2]
+
+
+# ------------------------------------------------------------------------------------------- the model comes out
+
+
+def _finish_round(chain: Chain, task: int) -> None:
+    for account in (1, 2):
+        update = chain.model_file(1.0 + account, f"update{account}.safetensors")  # 2.0 and 3.0: FedAvg 2.5
+        done = chain.run(
+            "node", "submit", str(update), "--task", str(task), "--samples", "10", "--account", str(account)
+        )
+        assert done.exit_code == 0, done.output
+    closed = chain.run("aggregate", "--task", str(task), "--json")
+    assert closed.exit_code == 0, closed.output
+
+
+def test_model_get_writes_the_digest_checked_global_model(chain: Chain) -> None:
+    task = chain.create_task()
+    _finish_round(chain, task)
+    out = chain.tmp / "global.safetensors"
+
+    done = chain.run("model", "get", "--task", str(task), "--out", str(out), "--json")
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    state = chain.ledger.get_task(task)
+    assert report["round"] == 1 and report["digest"] == codec.digest_hex(state.model_digest)
+    assert codec.model_digest(out.read_bytes()) == state.model_digest
+    np.testing.assert_array_equal(codec.decode(out.read_bytes())["layer.bias"], np.full(3, 2.5, np.float32))
+    # the file is what a PyTorch user loads: safetensors' own reader agrees
+    from safetensors.numpy import load_file
+
+    np.testing.assert_array_equal(load_file(str(out))["layer.weight"], np.full((3, 2), 2.5, np.float32))
+
+
+def test_model_get_round_0_is_the_initial_model_and_a_failed_or_future_round_is_an_error(chain: Chain) -> None:
+    task = chain.create_task()
+    out = chain.tmp / "m.safetensors"
+
+    initial = chain.run("model", "get", "--task", str(task), "--round", "0", "--out", str(out))
+    future = chain.run("model", "get", "--task", str(task), "--round", "3", "--out", str(chain.tmp / "x"))
+    still_open = chain.run("model", "get", "--task", str(task), "--round", "1", "--out", str(chain.tmp / "y"))
+
+    assert initial.exit_code == 0 and "initial model" in initial.output
+    assert codec.decode(out.read_bytes())["layer.bias"].tolist() == [0.0, 0.0, 0.0]
+    assert future.exit_code == 1 and "has not been opened" in future.output
+    assert still_open.exit_code == 1 and "is still open" in still_open.output
+    assert not (chain.tmp / "x").exists() and not (chain.tmp / "y").exists()
+
+
+def test_model_get_refuses_bytes_that_are_not_the_committed_model(chain: Chain) -> None:
+    task = chain.create_task()
+    _finish_round(chain, task)
+    state = chain.ledger.get_task(task)
+    stored = chain.store._path(state.model_cid)  # the local store's file for that CID
+    stored.write_bytes(codec.encode(tensors(666.0)))
+    out = chain.tmp / "global.safetensors"
+
+    done = chain.run("model", "get", "--task", str(task), "--out", str(out))
+
+    assert done.exit_code == 1 and not out.exists()
+
+
+# ------------------------------------------------------------------------------------------- the light install
+
+
+def test_node_submit_works_without_torch(chain: Chain) -> None:
+    # Prepare: a task, an update file, and an interpreter in which importing torch fails
+    task = chain.create_task()
+    update = chain.model_file(1.0, "update.safetensors")
+    script = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'sklearn'): raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fedledger.cli.app import app\n"
+        "sys.argv = ['fedledger'] + sys.argv[1:]\n"
+        "app()\n"
+    )
+
+    # Execute
+    done = subprocess.run(
+        [sys.executable, "-c", script, "node", "submit", str(update), "--task", str(task), "--samples", "5",
+         "--account", "2", "--json", *chain.args()],
+        capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+
+    # Assert
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["num_samples"] == 5
+    assert chain.ledger.has_submitted(task, 1, chain.ledger.w3.eth.accounts[2])
+
+
+def test_submit_refusals_exit_1_like_train_refusals(chain: Chain) -> None:
+    task = chain.create_task()
+    wrong_shape = chain.tmp / "wrong.safetensors"
+    wrong_shape.write_bytes(codec.encode({"layer.bias": np.ones(4, np.float32), "layer.weight": np.ones((3, 2), np.float32)}))
+
+    refused = chain.run("node", "submit", str(wrong_shape), "--task", str(task), "--samples", "1", "--account", "1")
+    stranger = chain.run(
+        "node", "submit", str(chain.model_file(1.0, "u.safetensors")), "--task", str(task), "--samples", "1",
+        "--account", "5",
+    )
+
+    assert refused.exit_code == 1 and "shape_mismatch" in refused.output and "nothing was uploaded" in refused.output
+    assert stranger.exit_code == 1 and "is not a participant" in stranger.output
+    assert not chain.ledger.has_submitted(task, 1, chain.ledger.w3.eth.accounts[1])
