@@ -14,6 +14,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from fedledger.clock import describe
 from fedledger.exceptions import ContractRevertError
 
 _TEMPLATES: dict[str, str] = {
@@ -27,11 +28,11 @@ _TEMPLATES: dict[str, str] = {
     "FederatedRoundsRoundAlreadyOpen": "round {1} of task {0} is already open",
     "FederatedRoundsNoOpenRound": "task {0} has no open round; the owner opens the first one",
     "FederatedRoundsWrongRound": "task {0} is in round {1}, not round {2} (late or early submission)",
-    "FederatedRoundsDeadlinePassed": "round {1} of task {0} closed at its deadline ({2}); submission is too late",
+    "FederatedRoundsDeadlinePassed": "round {1} of task {0} closed at its deadline, {when2}; submission is too late",
     "FederatedRoundsAlreadySubmitted": "{2} already submitted an update in round {1} of task {0}",
     "FederatedRoundsTooManySamples": "{1} claims {2} samples, above its cap of {3} in task {0}",
     "FederatedRoundsRoundStillRunning": (
-        "round {1} of task {0} is still running until its deadline ({2}) and not every participant has submitted"
+        "round {1} of task {0} is still running until its deadline, {when2}, and not every participant has submitted"
     ),
     "FederatedRoundsQuorumNotMet": "round {1} of task {0} includes {2} updates, below the quorum of {3}",
     "FederatedRoundsBadReasons": (
@@ -69,7 +70,8 @@ class RevertDecoder:
         name, types = self._errors[raw[:4]]
         args = tuple(_readable(value) for value in abi_decode(types, raw[4:]))
         template = _TEMPLATES.get(name)
-        text = template.format(*args) if template else f"{name}({', '.join(map(str, args))})"
+        when = {"when2": describe(int(args[2]))} if template and "{when2}" in template else {}  # a deadline
+        text = template.format(*args, **when) if template else f"{name}({', '.join(map(str, args))})"
         return ContractRevertError(f"{text} [{name}]", name, args)
 
 
