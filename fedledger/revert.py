@@ -70,7 +70,8 @@ class RevertDecoder:
         name, types = self._errors[raw[:4]]
         args = tuple(_readable(value) for value in abi_decode(types, raw[4:]))
         template = _TEMPLATES.get(name)
-        when = {"when2": describe(int(args[2]))} if template and "{when2}" in template else {}  # a deadline
+        deadline = args[2] if len(args) > 2 and isinstance(args[2], int) else None
+        when = {"when2": describe(deadline)} if deadline is not None else {}
         text = template.format(*args, **when) if template else f"{name}({', '.join(map(str, args))})"
         return ContractRevertError(f"{text} [{name}]", name, args)
 
