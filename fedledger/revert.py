@@ -71,7 +71,7 @@ class RevertDecoder:
         args = tuple(_readable(value) for value in abi_decode(types, raw[4:]))
         template = _TEMPLATES.get(name)
         deadline = args[2] if len(args) > 2 and isinstance(args[2], int) else None
-        when = {"when2": describe(deadline)} if deadline is not None else {}
+        when = {"when2": describe(deadline)} if deadline is not None and "{when2}" in (template or "") else {}
         text = template.format(*args, **when) if template else f"{name}({', '.join(map(str, args))})"
         return ContractRevertError(f"{text} [{name}]", name, args)
 
