@@ -21,6 +21,7 @@ from fedledger.cli.options import (
     TaskOpt,
     run_command,
 )
+from fedledger.cli.output import plural
 from fedledger.codec import digest_hex
 from fedledger.exceptions import ContractRevertError
 
@@ -61,7 +62,7 @@ def _say(outcome: RoundOutcome) -> None:
             output.say(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
         return
     output.say(
-        f"round {outcome.round} of task {outcome.task_id} finalized: {len(outcome.included)} updates, "
+        f"round {outcome.round} of task {outcome.task_id} finalized: {plural(len(outcome.included), 'update')}, "
         f"global {digest_hex(outcome.global_digest)} at {outcome.global_cid}"
     )
     for e in outcome.excluded:

@@ -27,6 +27,7 @@ from fedledger.cli.options import (
     require_extra,
     run_command,
 )
+from fedledger.cli.output import plural
 from fedledger.explorer import report_data, write_report
 from fedledger.history import TaskHistory, history_json, task_history
 
@@ -228,7 +229,7 @@ def _report(
                     {"task_id": task, "status": data["audit"]["status"], "files": [str(p) for p in written]}
                 )
             else:
-                output.say(f"wrote {written[1]} ({data['audit']['status']}, {len(data['rounds'])} rounds)")
+                output.say(f"wrote {written[1]} ({data['audit']['status']}, {plural(len(data['rounds']), 'round')})")
         if not watch:
             return
         time.sleep(interval)

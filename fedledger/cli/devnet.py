@@ -9,6 +9,7 @@ import typer
 from fedledger import devnet
 from fedledger.cli import output
 from fedledger.cli.options import JsonOpt, run_command
+from fedledger.cli.output import plural
 from fedledger.cli.settings import state_path
 
 app = typer.Typer(
@@ -49,7 +50,7 @@ def up(
         recovered = state["recovered"]
         if recovered:
             output.say(
-                f"recovered the chain: {recovered['tasks']} tasks, block {recovered['block_height']}, contract "
+                f"recovered the chain: {plural(recovered['tasks'], 'task')}, block {recovered['block_height']}, contract "
                 f"{recovered['contract_address']} ({recovered['note']})"
             )
         output.say(
