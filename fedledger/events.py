@@ -24,9 +24,21 @@ from web3.datastructures import AttributeDict
 from web3.exceptions import Web3RPCError
 
 from fedledger import records as rec
-from fedledger.exceptions import ChainError
+from fedledger.exceptions import ChainError, ConfigurationError
 
-DEFAULT_WINDOW = int(os.environ.get("FEDLEDGER_LOG_WINDOW", "10000"))
+ENV_WINDOW = "FEDLEDGER_LOG_WINDOW"
+
+
+def log_window() -> int:
+    """``$FEDLEDGER_LOG_WINDOW`` (default 10,000 blocks per query), read when a log is opened, not at import."""
+    text = os.environ.get(ENV_WINDOW, "10000")
+    try:
+        window = int(text)
+    except ValueError:
+        window = 0
+    if window < 1:
+        raise ConfigurationError(f"${ENV_WINDOW} must be a whole number of blocks >= 1, not {text[:40]!r}")
+    return window
 TASK_EVENTS = (
     "TaskCreated",
     "TaskConfigured",
@@ -129,10 +141,10 @@ class EventLog:
     """
 
     def __init__(
-        self, w3: Web3, contract: Contract, from_block: int, call: Thunk, window: int = DEFAULT_WINDOW
+        self, w3: Web3, contract: Contract, from_block: int, call: Thunk, window: int | None = None
     ):
         self.w3, self.contract, self.from_block, self._call = w3, contract, from_block, call
-        self.window = max(1, window)
+        self.window = max(1, window) if window is not None else log_window()
         self._by_topic: dict[bytes, str] = {}
         abi: list[dict[str, Any]] = [dict(entry) for entry in contract.abi]
         for entry in abi:

@@ -15,7 +15,7 @@ import typer
 
 from aggregator.judge import judge_round
 from fedledger.audit import RoundVerdict, audit_summary, verify_task
-from fedledger.audit_cache import VerifiedRounds, cache_namespace, default_path
+from fedledger.audit_cache import ENV_CACHE, VerifiedRounds, cache_namespace, default_path
 from fedledger.cli import output
 from fedledger.cli.options import (
     Context,
@@ -28,6 +28,7 @@ from fedledger.cli.options import (
     run_command,
 )
 from fedledger.cli.output import plural
+from fedledger.exceptions import ConfigurationError
 from fedledger.explorer import report_data, write_report
 from fedledger.history import TaskHistory, history_json, task_history
 
@@ -122,6 +123,24 @@ def _print_verdicts(verdicts: list[RoundVerdict], summary: dict[str, Any]) -> No
     output.out.print(messages[summary["status"]])
 
 
+def _save_cache(cache: VerifiedRounds) -> None:
+    """Keep the verdicts for next time; a cache that cannot be written costs speed, never the audit."""
+    for problem in filter(None, [cache.problem]):
+        output.warn(problem)
+    if cache.rejected:
+        output.warn(
+            f"{plural(cache.rejected, 'entry', 'entries')} of the audit cache {cache.path} failed authentication "
+            "(not written by this user's auditor); those rounds were verified again"
+        )
+    try:
+        cache.save()
+    except ConfigurationError as exc:
+        output.warn(
+            f"cannot write the audit cache ({exc}); verdicts are not cached. "
+            f"Point ${ENV_CACHE} at a writable file, or pass --no-cache"
+        )
+
+
 def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as_json: bool) -> None:
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
@@ -146,7 +165,7 @@ def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as
             results.append({"task_id": h.created.task_id, **audit_summary(verdicts)})
     summary = audit_summary(everything)
     if cache is not None:
-        cache.save()
+        _save_cache(cache)
     if as_json:
         output.emit_json(
             {
@@ -205,9 +224,23 @@ def _evaluator(dataset: str | None) -> Any:
     return score
 
 
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"--out {out} is a file; name a folder for index.html and index.json")
+
+
+def _write_page(data: dict[str, Any], out: Path) -> list[Path]:
+    _check_out(out)
+    try:
+        return write_report(data, out)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+
+
 def _report(
     ctx: Context, task: int, out: Path, dataset: str | None, watch: bool, interval: float, as_json: bool
 ) -> None:
+    _check_out(out)  # before the audit's work, not after it
     evaluate = _evaluator(dataset)
     last = None
     while True:
@@ -222,7 +255,7 @@ def _report(
         )
         fingerprint = json.dumps(data, sort_keys=True, default=str)
         if fingerprint != last:
-            written = write_report(data, out)
+            written = _write_page(data, out)
             last = fingerprint
             if as_json and not watch:
                 output.emit_json(

@@ -24,6 +24,11 @@ if not err.is_terminal:
 json_mode = False  # set by the --json option of the running command (fedledger.cli.options.JsonOpt)
 
 
+def warn(message: str) -> None:
+    """One yellow ``warning:`` line on stderr, never wrapped: something was skipped, the command still succeeds."""
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
 def error_line(message: str) -> None:
     """One red ``error:`` line on stderr, never wrapped (scripts read the last line of stderr)."""
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)

@@ -36,6 +36,7 @@ class Devnet:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ, FEDLEDGER_STATE=str(self.state_file), CI="true")
         env["FEDLEDGER_AUDIT_CACHE"] = str(self.state_file.parent / "verified-rounds.json")
+        env["FEDLEDGER_AUDIT_CACHE_KEY"] = str(self.state_file.parent / "audit-cache.key")
         env.pop("FEDLEDGER_RPC_URL", None)
         env.pop("FEDLEDGER_CONTRACT", None)
         env.pop("FEDLEDGER_IPFS_API", None)

@@ -315,3 +315,40 @@ def test_submit_refusals_exit_1_like_train_refusals(chain: Chain) -> None:
     assert refused.exit_code == 1 and "shape_mismatch" in refused.output and "nothing was uploaded" in refused.output
     assert stranger.exit_code == 1 and "is not a participant" in stranger.output
     assert not chain.ledger.has_submitted(task, 1, chain.ledger.w3.eth.accounts[1])
+
+
+# ------------------------------------------------------------------------------------------- bad settings, no traceback
+
+
+def test_a_bad_log_window_is_a_clear_error(chain: Chain) -> None:
+    task = chain.create_task()
+
+    done = CliRunner().invoke(app, ["task", "show", "--task", str(task), *chain.chain_args()],
+                              env={"FEDLEDGER_LOG_WINDOW": "abc"})  # fmt: skip
+
+    assert done.exit_code == 2 and "FEDLEDGER_LOG_WINDOW must be a whole number" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+
+
+def test_audit_report_into_a_file_or_an_unwritable_place_is_a_clear_error(chain: Chain) -> None:
+    task = chain.create_task()
+    a_file = chain.tmp / "taken.html"
+    a_file.write_text("keep me")
+
+    into_file = chain.run("audit", "report", "--task", str(task), "--out", str(a_file))
+    unwritable = chain.run("audit", "report", "--task", str(task), "--out", "/proc/fedledger-report")
+
+    assert into_file.exit_code == 2 and "is a file" in into_file.output and a_file.read_text() == "keep me"
+    assert unwritable.exit_code == 2 and "cannot write the report" in unwritable.output
+    assert not isinstance(unwritable.exception, OSError)
+
+
+def test_an_unwritable_audit_cache_warns_and_the_audit_still_answers(chain: Chain) -> None:
+    task = chain.create_task()
+    _finish_round(chain, task)
+
+    done = CliRunner().invoke(app, ["audit", "verify", "--task", str(task), *chain.args()],
+                              env={"FEDLEDGER_AUDIT_CACHE": str(chain.tmp)})  # fmt: skip
+
+    assert done.exit_code == 0, done.output
+    assert "cannot write the audit cache" in done.output and "OK" in done.output
