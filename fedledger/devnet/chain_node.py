@@ -22,6 +22,7 @@ import requests
 
 from fedledger.devnet import processes
 from fedledger.exceptions import DevnetError
+from fedledger.files import write_atomic
 
 DEV_ACCOUNTS = 20  # Hardhat's count (anvil's default is 10): `--account 0..19` on the devnet
 ANVIL = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -53,26 +54,52 @@ def block_height(rpc_url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+ANVIL_STATE_KEYS = ("accounts", "block", "blocks", "best_block_number")  # what every anvil dump holds
+
+
+def _anvil_state_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path`` when they are an anvil dump (valid JSON is not enough: ``{}`` loads as an empty chain)."""
+    try:
+        raw = path.read_bytes()
+        data = json.loads(raw)
+    except (ValueError, OSError):
+        return None
+    return raw if isinstance(data, dict) and all(key in data for key in ANVIL_STATE_KEYS) else None
+
+
+def _looks_like_anvil_state(path: Path) -> bool:
+    return _anvil_state_bytes(path) is not None
+
+
 def usable_state(state_file: Path) -> tuple[bool, str]:
     """Make sure ``state_file`` is a state anvil can load: restore the last good copy when it is torn.
 
-    Returns (whether a state will be loaded, a sentence about what was found) for `devnet up` to report.
+    The good copy itself is never overwritten here: ``keep_good_copy`` refreshes it only after the chain loaded
+    and answered. Returns (whether a state will be loaded, a sentence about what was found) for `devnet up`.
     """
     good = state_file.with_suffix(state_file.suffix + ".good")
     if not state_file.exists():
         return False, "no chain state yet"
-    try:
-        json.loads(state_file.read_bytes())
-    except (ValueError, OSError):
-        if not good.exists():
-            raise DevnetError(
-                f"the chain state {state_file} is damaged and there is no earlier copy; "
-                "start over with `fedledger devnet up --fresh`"
-            ) from None
-        shutil.copyfile(good, state_file)
-        return True, f"the chain state was torn by a crash; restored the last good copy ({good.name})"
-    shutil.copyfile(state_file, good)
-    return True, "chain state loaded"
+    if _looks_like_anvil_state(state_file):
+        return True, "chain state loaded"
+    if not _looks_like_anvil_state(good):
+        raise DevnetError(
+            f"the chain state {state_file} is damaged (not an anvil state dump) and there is no good earlier "
+            "copy; start over with `fedledger devnet up --fresh` (it keeps the damaged file in chain/archive/)"
+        )
+    damaged = state_file.with_suffix(state_file.suffix + ".damaged")
+    shutil.copyfile(state_file, damaged)
+    shutil.copyfile(good, state_file)
+    return True, (
+        f"the chain state was damaged (kept as {damaged.name}); restored the last good copy ({good.name})"
+    )
+
+
+def keep_good_copy(state_file: Path) -> None:
+    """After anvil loaded ``state_file`` and answered: keep it as the last good copy (read once, written whole)."""
+    raw = _anvil_state_bytes(state_file)  # anvil rewrites the file every second: validate the very bytes copied
+    if raw is not None:
+        write_atomic(state_file.with_suffix(state_file.suffix + ".good"), raw)
 
 
 def start_chain_node(

@@ -21,7 +21,13 @@ from typing import Any
 import requests
 
 from fedledger.devnet import processes
-from fedledger.devnet.chain_node import block_height, rpc_answers, start_chain_node, usable_state
+from fedledger.devnet.chain_node import (
+    block_height,
+    keep_good_copy,
+    rpc_answers,
+    start_chain_node,
+    usable_state,
+)
 from fedledger.devnet.ipfs_daemon import IpfsDaemon
 from fedledger.exceptions import ChainError, DevnetError
 from fedledger.ledger import Ledger, Signer, connect
@@ -119,6 +125,8 @@ def up(config: DevnetConfig, on_progress: Callable[[str], None] = lambda message
         ipfs.wait_ready(timeout=60.0)
         w3 = connect(rpc_url)
         ledger, deploy_block, recovered = _contract(w3, previous if has_state else None, found, on_progress)
+        if recovered or not has_state:
+            keep_good_copy(config.chain_state)  # the chain loaded and holds its contract: a good copy now
     except BaseException:
         for pid in pids.values():
             processes.stop(pid)
@@ -227,7 +235,7 @@ def down(state_file: Path) -> dict[str, str]:
             result[name] = "stopped"
     chain_state = Path(state.get("chain_state", state_file.parent / "chain" / "state.json"))
     if result.get("chain") == "stopped" and chain_state.exists():
-        usable_state(chain_state)  # anvil dumped its state on exit: keep a good copy of it
+        keep_good_copy(chain_state)  # anvil dumped its state on exit: keep a good copy of it
     _write(state_file, {**state, "pids": {}, "identities": {}, "stopped_at": int(time.time())})
     return result
 

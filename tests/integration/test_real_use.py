@@ -133,3 +133,29 @@ def test_fedledger_version_runs_as_its_own_process() -> None:
     done = subprocess.run([*FEDLEDGER, "--version"], cwd=ROOT, capture_output=True, text=True, check=False)
 
     assert done.returncode == 0 and done.stdout.startswith("fedledger ")
+
+
+def test_an_emptied_state_file_is_restored_and_its_good_copy_survives(tmp_path: Path) -> None:
+    # Prepare: a devnet with a task, stopped; then the state file is overwritten with '{}' (the case)
+    net = start_devnet(tmp_path)
+    try:
+        ports = ["--rpc-port", str(free_port()), "--ipfs-port", str(free_port())]
+        task = _task(net, tmp_path, "--participants", "1,2", "--quorum", "2")
+        net.cli("devnet", "down")
+        chain_state = Path(net.state_file).parent / "chain" / "state.json"
+        chain_state.write_text("{}")
+
+        # Execute
+        up = net.cli("devnet", "up", *ports)
+        net.state = json.loads(Path(net.state_file).read_text())
+
+        # Assert: the task is still there, and a second `up` after another damage still has the copy
+        assert "restored the last good copy" in up.stdout + up.stderr
+        assert net.cli_json("task", "show", "--task", str(task))["task_id"] == task
+        net.cli("devnet", "down")
+        chain_state.write_text("{}")
+        net.cli("devnet", "up", *ports)
+        net.state = json.loads(Path(net.state_file).read_text())
+        assert net.cli_json("task", "show", "--task", str(task))["task_id"] == task
+    finally:
+        net.cli("devnet", "down", check=False)
