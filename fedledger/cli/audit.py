@@ -28,6 +28,7 @@ from fedledger.cli.options import (
     run_command,
 )
 from fedledger.cli.output import plural
+from fedledger.cli.settings import resolve_address
 from fedledger.exceptions import ConfigurationError
 from fedledger.explorer import report_data, write_report
 from fedledger.history import TaskHistory, history_json, task_history
@@ -36,12 +37,28 @@ app = typer.Typer(
     help="Read and verify the round history from the chain and IPFS alone.", no_args_is_help=True
 )
 TaskFilterOpt = Annotated[int | None, typer.Option(min=1, help="One task (default: all).")]
+OwnerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--owner",
+        help="Only tasks this account created (repeatable; an address, or a dev account number on a devnet): "
+        "others' tasks, junk included, then neither show nor count in the exit code.",
+    ),
+]
 EXIT_MISMATCH = 1
 EXIT_UNVERIFIED = 3
 
 
-def _histories(ctx: Context, task: int | None) -> list[TaskHistory]:
-    ids = [task] if task is not None else range(1, ctx.ledger.task_count() + 1)
+def _histories(ctx: Context, task: int | None, owners: list[str] | None = None) -> list[TaskHistory]:
+    """The tasks to report on: one, or all of them, or those the given owners created."""
+    if task is not None:
+        ctx.ledger.get_task(task)  # a task that does not exist is an error, not an empty audit
+        ids: list[int] = [task]
+    elif owners:
+        wanted = {resolve_address(ctx.w3, owner).lower() for owner in owners}
+        ids = [c.task_id for c in ctx.ledger.tasks_created() if c.owner.lower() in wanted]
+    else:
+        ids = list(range(1, ctx.ledger.task_count() + 1))
     return [task_history(ctx.ledger, task_id) for task_id in ids]
 
 
@@ -86,8 +103,8 @@ def _print_history(data: dict[str, Any]) -> None:
     )
 
 
-def _history(ctx: Context, task: int | None, as_json: bool) -> None:
-    histories = [history_json(h) for h in _histories(ctx, task)]
+def _history(ctx: Context, task: int | None, owners: list[str] | None, as_json: bool) -> None:
+    histories = [history_json(h) for h in _histories(ctx, task, owners)]
     if as_json:
         output.emit_json({"contract": ctx.ledger.address, "tasks": histories})
         return
@@ -141,7 +158,9 @@ def _save_cache(cache: VerifiedRounds) -> None:
         )
 
 
-def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as_json: bool) -> None:
+def _verify(
+    ctx: Context, task: int | None, owners: list[str] | None, from_round: int, use_cache: bool, as_json: bool
+) -> None:
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
     cache = (
@@ -152,7 +171,7 @@ def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as
         else None
     )
     with output.progress(not as_json) as show:
-        for h in _histories(ctx, task):
+        for h in _histories(ctx, task, owners):
             verdicts = verify_task(
                 h,
                 ctx.store,
@@ -185,15 +204,20 @@ def _verify(ctx: Context, task: int | None, from_round: int, use_cache: bool, as
 
 @app.command("history")
 def history(
-    task: TaskFilterOpt = None, rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt = False
+    task: TaskFilterOpt = None,
+    owner: OwnerOpt = None,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Every task's rounds and every submission's outcome (included, or excluded with its reason), from events."""
-    run_command(lambda: _history(Context(rpc_url, contract, None), task, json_))
+    run_command(lambda: _history(Context(rpc_url, contract, None), task, owner, json_))
 
 
 @app.command("verify")
 def verify(
     task: TaskFilterOpt = None,
+    owner: OwnerOpt = None,
     from_round: Annotated[int, typer.Option(min=1, help="Verify rounds from this one on.")] = 1,
     cache: Annotated[
         bool, typer.Option("--cache/--no-cache", help="Skip rounds this machine already verified as OK.")
@@ -204,7 +228,7 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Re-check every outcome and re-derive every global model. Exit 0 all OK, 1 MISMATCH, 3 UNVERIFIED/nothing."""
-    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, from_round, cache, json_))
+    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, owner, from_round, cache, json_))
 
 
 def _evaluator(dataset: str | None) -> Any:

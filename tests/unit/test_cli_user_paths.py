@@ -23,6 +23,7 @@ from fedledger import codec
 from fedledger.cli.app import app
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -352,3 +353,30 @@ def test_an_unwritable_audit_cache_warns_and_the_audit_still_answers(chain: Chai
 
     assert done.exit_code == 0, done.output
     assert "cannot write the audit cache" in done.output and "OK" in done.output
+
+
+def test_audit_owner_filter_keeps_an_outsiders_junk_task_out_of_the_verdict(chain: Chain) -> None:
+    # Prepare: our task, finalized honestly; an outsider's task whose round names content nobody serves
+    ours = chain.create_task()
+    _finish_round(chain, ours)
+    w3, ledger = chain.ledger.w3, chain.ledger
+    outsider, friend = Signer(w3.eth.accounts[5]), Signer(w3.eth.accounts[6])
+    junk, _ = ledger.create_task(
+        outsider, aggregator=outsider.address, initial_digest=b"\x01" * 32, initial_cid="bafkjunk",
+        quorum=1, round_duration=3600, strategy="fedavg", limits=TaskLimits(grace_period=3600),
+    )  # fmt: skip
+    ledger.add_participant(outsider, junk, friend.address)
+    ledger.open_round(outsider, junk)
+    ledger.submit_update(friend, junk, 1, b"\x02" * 32, "bafkjunk2", 1)
+    ledger.finalize_round(outsider, junk, 1, global_digest=b"\x03" * 32, global_cid="bafkjunk3", reasons=b"\x00")
+
+    # Execute
+    everything = chain.run("audit", "verify", "--no-cache", "--json")
+    mine = chain.run("audit", "verify", "--no-cache", "--owner", "0", "--json")
+    history = chain.run("audit", "history", "--owner", "0", "--json", store=False)
+
+    # Assert: the junk task spoils the audit of all tasks, not the audit of ours
+    assert everything.exit_code != 0
+    assert mine.exit_code == 0, mine.output
+    assert [t["task_id"] for t in json.loads(mine.stdout)["tasks"]] == [ours]
+    assert [t["task_id"] for t in json.loads(history.stdout)["tasks"]] == [ours]
