@@ -140,7 +140,13 @@ def _print_verdicts(verdicts: list[RoundVerdict], summary: dict[str, Any]) -> No
     output.out.print(messages[summary["status"]])
 
 
-def _save_cache(cache: VerifiedRounds) -> None:
+def open_cache(ctx: Context) -> VerifiedRounds:
+    """This user's cache of verified rounds, for the chain and contract ``ctx`` names."""
+    namespace = cache_namespace(ctx.w3.eth.chain_id, ctx.ledger.genesis_hash(), ctx.ledger.address)
+    return VerifiedRounds(default_path(), namespace)
+
+
+def save_cache(cache: VerifiedRounds) -> None:
     """Keep the verdicts for next time; a cache that cannot be written costs speed, never the audit."""
     for problem in filter(None, [cache.problem]):
         output.warn(problem)
@@ -163,13 +169,7 @@ def _verify(
 ) -> None:
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
-    cache = (
-        VerifiedRounds(
-            default_path(), cache_namespace(ctx.w3.eth.chain_id, ctx.ledger.genesis_hash(), ctx.ledger.address)
-        )
-        if use_cache
-        else None
-    )
+    cache = open_cache(ctx) if use_cache else None
     with output.progress(not as_json) as show:
         for h in _histories(ctx, task, owners):
             verdicts = verify_task(
@@ -184,7 +184,7 @@ def _verify(
             results.append({"task_id": h.created.task_id, **audit_summary(verdicts)})
     summary = audit_summary(everything)
     if cache is not None:
-        _save_cache(cache)
+        save_cache(cache)
     if as_json:
         output.emit_json(
             {

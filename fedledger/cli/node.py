@@ -13,6 +13,7 @@ from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cli import output
+from fedledger.cli.audit import open_cache, save_cache
 from fedledger.cli.options import (
     AccountOpt,
     Context,
@@ -61,26 +62,28 @@ def default_shard(ctx: Context, task: int) -> tuple[int, int]:
 
 
 def base_verifier(ctx: Context, task_id: int) -> Callable[[TaskState], None]:
-    """Re-derive the round whose global model the participant is about to build on; raise if it does not verify.
+    """Re-derive the whole lineage of the global model the participant is about to build on; raise if it breaks.
 
-    Costs one re-aggregation of that round's included updates (fetching each of them once).
+    Every finalized round is checked, not only the last: an honest round built on a forged one launders the
+    forgery. The audit cache makes it incremental (rounds this user already verified are not re-derived), so a
+    participant pays for each round once.
     """
 
     def verify(state: TaskState) -> None:
         history = task_history(ctx.ledger, task_id)
-        finalized = [r for r in history.rounds if r.finalized is not None]
+        finalized = {r.round for r in history.rounds if r.finalized is not None}
         if not finalized:
             return  # the initial model: the owner's choice, nothing to re-derive
-        last = finalized[-1].round
-        verdicts = [
-            v for v in verify_task(history, ctx.store, judge_round, from_round=last) if v.round == last
-        ]
-        if verdicts and verdicts[0].verdict != "OK":
-            v = verdicts[0]
-            raise ChainError(
-                f"refusing to train on the global model of round {last} of task {task_id}: {v.verdict}: {v.reason}. "
-                "Run `fedledger audit verify` for details, or pass --no-verify-base to train on it anyway"
-            )
+        cache = open_cache(ctx)
+        verdicts = verify_task(history, ctx.store, judge_round, cache=cache)
+        save_cache(cache)
+        for v in verdicts:
+            if v.round in finalized and v.verdict != "OK":
+                raise ChainError(
+                    f"refusing to train on the global model of task {task_id}: its lineage breaks at round "
+                    f"{v.round} ({v.verdict}: {v.reason}). Run `fedledger audit verify --task {task_id}` for "
+                    "details, or pass --no-verify-base to train on it anyway"
+                )
 
     return verify
 

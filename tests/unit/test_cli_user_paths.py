@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from fedledger import codec
 from fedledger.cli.app import app
+from fedledger.exceptions import ChainError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
@@ -380,3 +381,26 @@ def test_audit_owner_filter_keeps_an_outsiders_junk_task_out_of_the_verdict(chai
     assert mine.exit_code == 0, mine.output
     assert [t["task_id"] for t in json.loads(mine.stdout)["tasks"]] == [ours]
     assert [t["task_id"] for t in json.loads(history.stdout)["tasks"]] == [ours]
+
+
+def test_a_participant_checks_the_whole_lineage_so_a_forgery_cannot_be_laundered(chain: Chain) -> None:
+    # Prepare: round 1 closed with a forged model; round 2 aggregated honestly on top of it
+    from fedledger.cli.node import base_verifier
+    from fedledger.cli.options import Context
+
+    task = chain.create_task()
+    for account in (1, 2):
+        update = chain.model_file(float(account), f"r1-{account}.safetensors")
+        assert chain.run("node", "submit", str(update), "--task", str(task), "--samples", "4",
+                         "--account", str(account)).exit_code == 0  # fmt: skip
+    forged = codec.encode(tensors(99.0))
+    chain.ledger.finalize_round(
+        Signer(chain.ledger.w3.eth.accounts[0]), task, 1, global_digest=codec.model_digest(forged),
+        global_cid=chain.store.put(forged), reasons=bytes(2),
+    )  # fmt: skip
+    _finish_round(chain, task)  # round 2: honest, on the forged base
+    ctx = Context(chain.url, chain.ledger.address, f"local:{chain.store_dir}")
+
+    # Execute / Assert: the last round verifies, the lineage does not
+    with pytest.raises(ChainError, match="lineage breaks at round 1 \\(MISMATCH"):
+        base_verifier(ctx, task)(chain.ledger.get_task(task))
