@@ -282,6 +282,23 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
     assert fed.verify()[0][0] == "OK"
 
 
+def test_a_participant_removed_after_submitting_stays_in_that_round_and_is_refused_after(fed_tmp: Federation) -> None:
+    # Prepare: participant 0 submits, then the owner removes it before the round closes
+    fed = fed_tmp
+    for who in range(3):
+        fed.submit(who, codec.encode(model(float(who + 1))))
+    fed.ledger.remove_participant(fed.owner, fed.task, fed.people[0].address)
+
+    # Execute
+    outcome = fed.coordinator.close_round(fed.task)
+
+    # Assert: the allowlist is checked when an update is submitted; the removal counts from then on
+    assert fed.people[0].address in [u.participant for u in outcome.included]
+    assert fed.verify()[0][0] == "OK"
+    with pytest.raises(ContractRevertError, match="is not a participant"):
+        fed.submit(0, codec.encode(model(7.0)))
+
+
 # ------------------------------------------------------------------------------------------- sampling
 
 
