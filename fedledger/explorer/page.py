@@ -253,9 +253,9 @@ def _check(report: dict[str, Any]) -> str:
     return (
         "<p>This chain lived in-process: an embedded chain (<code>eth-tester</code>) inside the process that wrote "
         "this page, such as <code>fedledger demo</code>. It ended with that process, so there is no chain left to "
-        "re-run this audit against, and no command here could do it; the verdicts above were computed by that "
-        "process, from that chain and its content store, before it ended. The page itself is no proof: "
-        "it is a report.</p>"
+        "re-run this audit against, and no command here could do it. The verdicts above were computed by that "
+        "process, from that chain and its content store, before it ended: this page records them, but nobody can "
+        "re-check them against that chain any more.</p>"
         "<p>To audit a federation yourself, run one on a chain that outlives its processes, a local devnet, and "
         "audit it (the README's <i>Run a local devnet</i> walkthrough):</p>"
         "<pre><code>fedledger devnet up\n"
