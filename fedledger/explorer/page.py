@@ -26,8 +26,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}dt{color:#5b6576}dd{margin:0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;word-break:break-all}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e6eb;padding:4px 6px;text-align:left}
-th{background:#eef1f5;font-weight:600}td.cell{text-align:center;font-size:12px;white-space:nowrap}
-td.cell.bad{outline:2px solid #c62828;outline-offset:-2px}
+th{background:#eef1f5;font-weight:600}#matrix td{text-align:center;font-size:12px;white-space:nowrap}
+#matrix td.bad{outline:2px solid #c62828;outline-offset:-2px}
 .lineage{display:flex;flex-wrap:wrap;gap:6px;align-items:stretch}
 .link{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:6px 8px;min-width:130px}
 .link.broken{border:2px solid #c62828;background:#fff5f5}.arrow{align-self:center;color:#9aa3b1}
@@ -98,7 +98,7 @@ def _lineage(report: dict[str, Any]) -> str:
 
 def _cell(cell: dict[str, Any] | None, round_failed: bool) -> str:
     if cell is None:
-        return "<td class='cell absent' title='absent'>·</td>"
+        return "<td class='absent' title='absent'>·</td>"
     outcome, score = cell["outcome"], cell.get("score")
     label = "✓" if outcome == "included" else outcome
     label += f" {score:.3g}" if outcome == "outlier" and score is not None else ""
@@ -111,7 +111,7 @@ def _cell(cell: dict[str, Any] | None, round_failed: bool) -> str:
     title += f"; audit: {cell['check']} {cell['note']}".rstrip() if cell["check"] else ""
     title += f"; tx {cell['tx_hash']}" if cell.get("tx_hash") else ""
     check = f" data-check='{_e(cell['check'])}'" if cell["check"] and cell["check"] != "ok" else ""
-    return f"<td class='cell {kind}{bad}'{check} title='{_e(title)}'>{_e(label)}</td>"
+    return f"<td class='{kind}{bad}'{check} title='{_e(title)}'>{_e(label)}</td>"
 
 
 def _matrix(report: dict[str, Any]) -> str:

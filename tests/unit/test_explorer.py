@@ -153,7 +153,7 @@ def test_a_submission_to_a_round_failed_without_reasons_reads_round_failed_not_p
     assert cells[fed.people[0].address]["1"]["outcome"] == "round failed"
     assert cells[fed.people[1].address]["2"]["outcome"] == "pending"  # the round is still open
     failed = _matrix_cell(page, fed.people[0].address, 1)
-    assert "class='cell failed'" in failed and ">round failed</td>" in failed
+    assert "class='failed'" in failed and ">round failed</td>" in failed
 
 
 def test_a_recorded_outcome_in_a_failed_round_says_the_round_failed_in_its_tooltip(fed: Federation) -> None:
