@@ -92,10 +92,13 @@ def judge_round(
         result = strategy.aggregate(base, updates)
     except NoUpdatesError:
         return judgement
+    for position, score in enumerate(result.scores):
+        judgement.scores[valid[position]] = score
     for position in result.rejected:
         index = valid[position]
         judgement.outcomes[index] = "outlier"
-        judgement.details[index] = f"rejected by {strategy.spec}"
+        ranked = f" (score {judgement.scores[index]:.6g})" if index in judgement.scores else ""
+        judgement.details[index] = f"rejected by {strategy.spec}{ranked}"
     if len(valid) >= inputs.quorum:
         judgement.data = codec.encode(result.tensors)
     return judgement

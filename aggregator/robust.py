@@ -142,7 +142,7 @@ class Krum:
         result = {name: _mean_rows(stacks[name][chosen]) for name in names}
         weights = tuple(1.0 / keep if i in chosen else 0.0 for i in range(n))
         rejected = tuple(i for i in range(n) if i not in chosen)
-        return Aggregate(to_float32(result), rejected, weights)
+        return Aggregate(to_float32(result), rejected, weights, tuple(scores))
 
     def scores(self, flat: list[npt.NDArray[np.float32]]) -> list[float]:
         """Krum score of every update: the sum of its n - f - 2 smallest squared distances to the others."""

@@ -44,6 +44,7 @@ class Aggregate:
     tensors: Tensors  # the next global model, float32, names sorted
     rejected: tuple[int, ...] = ()  # positions (in the order given) the rule left out as outliers
     weights: tuple[float, ...] = ()  # effective weight of each position (0.0 when rejected)
+    scores: tuple[float, ...] = ()  # each position's score, for rules that rank updates (Krum: lower is kept)
 
 
 class Strategy(Protocol):

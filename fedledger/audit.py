@@ -55,6 +55,7 @@ class SubmissionCheck:
     weight: float  # effective weight as recorded
     status: Literal["ok", "mismatch", "unverified", "note"]
     note: str = ""
+    score: float | None = None  # the rule's score in the re-check (Krum, Multi-Krum: lower is kept)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class _RoundCheck:
         recorded = self.record.outcomes
         fixed = {i: "unavailable" for i, outcome in enumerate(recorded) if outcome == "unavailable"}
         judgement = self.judge(inputs, base, self._fetch_update, fixed)
-        checks, notes = self._compare(inputs, recorded, judgement.outcomes)
+        checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
         bad = [c for c in checks if c.status == "mismatch"]
         if bad:
             first = bad[0]
@@ -213,9 +214,9 @@ class _RoundCheck:
             raise ValidationError("unavailable", str(exc)) from None
 
     def _compare(
-        self, inputs: RoundInputs, recorded: list[str], recomputed: list[str]
+        self, inputs: RoundInputs, recorded: list[str], recomputed: list[str], scores: dict[int, float]
     ) -> tuple[list[SubmissionCheck], list[str]]:
-        """Submission by submission: does the recorded outcome hold?"""
+        """Submission by submission: does the recorded outcome hold? (With the rule's score, where it ranks.)"""
         weights = effective_weights(inputs.strategy, inputs.submissions, recorded)
         checks: list[SubmissionCheck] = []
         notes: list[str] = []
@@ -227,7 +228,15 @@ class _RoundCheck:
                 notes.append(f"{update.participant} (#{index}): {note}")
             checks.append(
                 SubmissionCheck(
-                    index, update.participant, update.num_samples, was, now, weights[index], status, note
+                    index,
+                    update.participant,
+                    update.num_samples,
+                    was,
+                    now,
+                    weights[index],
+                    status,
+                    note,
+                    scores.get(index),
                 )
             )
         return checks, notes

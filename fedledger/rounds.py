@@ -106,6 +106,7 @@ class Judgement:
     outcomes: list[str]
     details: dict[int, str] = field(default_factory=dict)  # index -> why it was excluded, in a sentence
     data: bytes = b""  # canonical global model bytes; empty when fewer than quorum updates are valid
+    scores: dict[int, float] = field(default_factory=dict)  # index -> the rule's score (Krum), if it ranks
 
     @property
     def included(self) -> list[int]:

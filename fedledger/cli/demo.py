@@ -24,7 +24,8 @@ def demo(
     report: Annotated[
         Path | None,
         typer.Option(
-            help="Also write the audit page (index.html), report.json, learning_curve.png and the store here."
+            help="Also write the audit page (index.html, index.json), report.json, learning_curve.png and the "
+            "store here; their paths are printed (and under report_files with --json)."
         ),
     ] = None,
     json_: JsonOpt = False,
@@ -43,7 +44,7 @@ def _demo(
     as_json: bool,
 ) -> None:
     require_extra("demo", "`fedledger demo`")
-    from fedledger.demo.report import write_report
+    from fedledger.demo.report import report_paths, write_report
     from fedledger.demo.runner import DemoConfig, run_demo
     from fl_node.threads import configure_torch_threads
 
@@ -60,8 +61,11 @@ def _demo(
     )
     with output.progress(not as_json) as show:
         report = run_demo(config, show)
+    if report_dir:
+        report.report_files.update(report_paths(report_dir))
     payload = report.to_json()
-    written = write_report(payload, report_dir) if report_dir else []
+    if report_dir:
+        write_report(payload, report_dir)
     if as_json:
         output.emit_json(payload)
         return
@@ -96,6 +100,8 @@ def _demo(
     for row in audit["rounds"]:
         if row["verdict"] == "MISMATCH":
             output.say(f"  round {row['round']}: {row['verdict']}: {row['reason']}")
-    for path in written:
+    for path in report.report_files.values():
         output.say(f"wrote {path}")
+    if "page" in report.report_files:
+        output.say(f"audit page: {report.report_files['page']} (open it from disk in a browser)")
     output.say(f"done in {report.wall_seconds:.1f} s")

@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import Any
 
 
+def report_paths(directory: Path) -> dict[str, str]:
+    """Where ``write_report`` writes, as absolute paths (the --json ``report_files`` names them before writing)."""
+    return {
+        "report_json": str((directory / "report.json").resolve()),
+        "learning_curve": str((directory / "learning_curve.png").resolve()),
+    }
+
+
 def write_report(payload: dict[str, Any], directory: Path) -> list[Path]:
     """Write ``report.json`` and ``learning_curve.png`` into ``directory``; return their paths."""
     import matplotlib

@@ -72,6 +72,7 @@ class DemoReport:
     audit: dict[str, Any] = field(default_factory=dict)
     gas: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    report_files: dict[str, str] = field(default_factory=dict)  # what --report wrote: name -> absolute path
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,7 +179,10 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
             return score.name, score.value
 
         page = report_data(ledger, store, task_id, judge_round, evaluate=metric)
-        write_page(page, config.page_dir)
+        page_json, page_html = write_page(page, config.page_dir)
+        report.report_files.update(page=str(page_html.resolve()), page_json=str(page_json.resolve()))
+    if config.store_dir is not None:
+        report.report_files["store"] = str(config.store_dir.resolve())
     report.wall_seconds = round(time.perf_counter() - started, 3)
     return report
 

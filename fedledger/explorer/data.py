@@ -52,10 +52,12 @@ def _timeline(record: RoundHistory, chain: _Chain) -> dict[str, Any]:
     return {
         "opened_block": record.opened.at.block_number if record.opened else None,
         "opened_time": chain.time(record.opened.at.block_number) if record.opened else None,
+        "opened_tx": record.opened.at.tx_hash if record.opened else None,
         "deadline": record.opened.deadline if record.opened else None,
         "submission_blocks": [u.at.block_number for u in record.submissions],
         "closed_block": closed.at.block_number if closed else None,
         "closed_time": chain.time(closed.at.block_number) if closed else None,
+        "close_tx": closed.at.tx_hash if closed else None,
     }
 
 
@@ -72,7 +74,8 @@ def _gas(record: RoundHistory, chain: _Chain) -> dict[str, int | None]:
 def _matrix(
     history: TaskHistory, rounds: list[dict[str, Any]], verdicts: dict[int, RoundVerdict]
 ) -> dict[str, Any]:
-    """Participants x rounds; each cell included / excluded (reason) / absent, with samples, weight, check."""
+    """Participants x rounds; each cell included / excluded (reason) / absent, with samples, weight, check, the
+    rule's score (Krum) and the submission's transaction."""
     participants: list[str] = []
     for change in history.participants:
         if change.participant not in participants:
@@ -87,11 +90,13 @@ def _matrix(
         for s in r["submissions"]:
             check = checks.get(s["index"])
             cells[s["participant"]][str(r["round"])] = {
-                "outcome": s["outcome"] or "pending",
+                "outcome": s["outcome"] or ("round failed" if r["status"] == "failed" else "pending"),
                 "samples": s["num_samples"],
                 "weight": s["weight"],
                 "check": check.status if check else None,
                 "note": check.note if check else "",
+                "score": check.score if check else None,
+                "tx_hash": s["tx_hash"],
             }
     return {"participants": participants, "rounds": [r["round"] for r in rounds], "cells": cells}
 
@@ -161,14 +166,18 @@ def report_data(
     verdicts = {v.round: v for v in verdict_list}
     data = history_json(history)
     for record, r in zip(history.rounds, data["rounds"], strict=True):
+        for update, s in zip(record.submissions, r["submissions"], strict=True):
+            s["tx_hash"] = update.at.tx_hash
         r["timeline"] = _timeline(record, chain)
         r["gas"] = _gas(record, chain)
         r["verdict"] = asdict(verdicts[record.round]) if record.round in verdicts else None
     metrics = _metrics(history, store, evaluate)
     summary = audit_summary(verdict_list)
-    command = f"fedledger audit verify --task {task_id} --contract {ledger.address}"
-    command += f" --rpc-url {rpc_hint}" if rpc_hint else ""
-    command += f" --ipfs-api {ipfs_hint}" if ipfs_hint else ""
+    # An in-process chain (eth-tester: the demo's) is gone when its process ends: no command can reach it again.
+    in_process = getattr(ledger.w3.provider, "ethereum_tester", None) is not None
+    command = "" if in_process else f"fedledger audit verify --task {task_id} --contract {ledger.address}"
+    command += f" --rpc-url {rpc_hint}" if rpc_hint and command else ""
+    command += f" --ipfs-api {ipfs_hint}" if ipfs_hint and command else ""
     return {
         "contract": ledger.address,
         "chain_id": int(ledger.w3.eth.chain_id),
@@ -179,4 +188,5 @@ def report_data(
         "lineage": _lineage(history, verdicts, metrics),
         "audit": {k: v for k, v in summary.items() if k != "rounds"},
         "verify_command": command,
+        "in_process_chain": in_process,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from html import escape
 from pathlib import Path
@@ -25,12 +26,14 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}dt{color:#5b6576}dd{margin:0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;word-break:break-all}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e6eb;padding:4px 6px;text-align:left}
-th{background:#eef1f5;font-weight:600}td.cell{text-align:center;font-size:12px;white-space:nowrap}
-td.cell.bad{outline:2px solid #c62828;outline-offset:-2px}
+th{background:#eef1f5;font-weight:600}#matrix td{text-align:center;font-size:12px;white-space:nowrap}
+#matrix td.bad{outline:2px solid #c62828;outline-offset:-2px}
 .lineage{display:flex;flex-wrap:wrap;gap:6px;align-items:stretch}
 .link{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:6px 8px;min-width:130px}
 .link.broken{border:2px solid #c62828;background:#fff5f5}.arrow{align-self:center;color:#9aa3b1}
 .scroll{overflow-x:auto}.muted{color:#5b6576}svg text{font:11px system-ui,sans-serif;fill:#33415c}
+.full{display:inline-block;max-width:14ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
+vertical-align:bottom;user-select:all;word-break:normal}.failed{background:#e8ecf2;color:#33415c}
 @media print{body{background:#fff}.card,.link{break-inside:avoid}.scroll{overflow:visible}}
 """
 
@@ -39,10 +42,12 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _short(text: str | None, keep: int = 10) -> str:
+def _full(text: str | None) -> str:
+    """A long value (CID, digest, address, transaction hash) whole in the page, shortened on screen by CSS only:
+    one click selects all of it, copying copies all of it, hovering shows all of it."""
     if not text:
         return "-"
-    return text if len(text) <= keep + 6 else f"{text[:keep]}…{text[-4:]}"
+    return f"<code class='full' title='{_e(text)}'>{_e(text)}</code>"
 
 
 def _when(timestamp: int | None) -> str:
@@ -85,55 +90,69 @@ def _lineage(report: dict[str, Any]) -> str:
         links.append(
             f"<div class='link{' broken' if verdict == 'MISMATCH' else ''}' data-round='{_e(link['round'])}' "
             f"title='{_e(link['reason'])}'><b>{'initial' if link['round'] == 0 else 'round ' + str(link['round'])}</b> "
-            f"<span class='badge {_e(verdict)}'>{_e(verdict)}</span><br><code>{_e(_short(link['digest']))}</code>"
-            f"<br><code>{_e(_short(link['cid'], 12))}</code>{value}</div>"
+            f"<span class='badge {_e(verdict)}'>{_e(verdict)}</span><br>{_full(link['digest'])}"
+            f"<br>{_full(link['cid'])}{value}</div>"
         )
     return "<div class='lineage' id='lineage'>" + "<span class='arrow'>→</span>".join(links) + "</div>"
 
 
-def _cell(cell: dict[str, Any] | None) -> str:
+def _cell(cell: dict[str, Any] | None, round_failed: bool) -> str:
     if cell is None:
-        return "<td class='cell absent' title='absent'>·</td>"
-    outcome = cell["outcome"]
+        return "<td class='absent' title='absent'>·</td>"
+    outcome, score = cell["outcome"], cell.get("score")
     label = "✓" if outcome == "included" else outcome
-    kind = "included" if outcome == "included" else "absent" if outcome == "pending" else "excluded"
+    label += f" {score:.3g}" if outcome == "outlier" and score is not None else ""
+    kinds = {"included": "included", "pending": "absent", "round failed": "failed"}
+    kind = kinds.get(outcome, "excluded")
     bad = " bad" if cell["check"] in ("mismatch", "unverified") else ""
-    title = f"{outcome}; {cell['samples']} samples claimed; weight {cell['weight']:.4f}"
-    title += f"; audit: {cell['check']} {cell['note']}" if cell["check"] else ""
-    return f"<td class='cell {kind}{bad}' data-check='{_e(cell['check'] or '')}' title='{_e(title)}'>{_e(label)}</td>"
+    title = ("round failed; " if round_failed and outcome != "round failed" else "") + outcome
+    title += f"; {cell['samples']} samples claimed; weight {cell['weight']:.4f}"
+    title += f"; score {score!r}" if score is not None else ""
+    title += f"; audit: {cell['check']} {cell['note']}".rstrip() if cell["check"] else ""
+    title += f"; tx {cell['tx_hash']}" if cell.get("tx_hash") else ""
+    check = f" data-check='{_e(cell['check'])}'" if cell["check"] and cell["check"] != "ok" else ""
+    return f"<td class='{kind}{bad}'{check} title='{_e(title)}'>{_e(label)}</td>"
 
 
 def _matrix(report: dict[str, Any]) -> str:
     matrix = report["matrix"]
+    failed = {r["round"] for r in report["rounds"] if r["status"] == "failed"}
     head = "".join(f"<th data-round='{_e(r)}'>{_e(r)}</th>" for r in matrix["rounds"])
     rows = "".join(
-        f"<tr data-participant='{_e(p)}'><th class='mono'>{_e(_short(p, 10))}</th>"
-        + "".join(_cell(matrix["cells"][p].get(str(r))) for r in matrix["rounds"])
+        f"<tr data-participant='{_e(p)}'><th>{_full(p)}</th>"
+        + "".join(_cell(matrix["cells"][p].get(str(r)), r in failed) for r in matrix["rounds"])
         + "</tr>"
         for p in matrix["participants"]
     )
     return (
         "<div class='scroll'><table id='matrix'><thead><tr><th>participant \\ round</th>"
         f"{head}</tr></thead><tbody>{rows}</tbody></table></div>"
-        "<p class='muted'>✓ included · a reason: excluded, with that reason · ·: absent. Hover a cell for the claimed "
-        "samples, the effective weight and the audit's check; a red frame marks an outcome the audit refutes.</p>"
+        "<p class='muted'>✓ included · a reason: excluded, with that reason · outlier and a number: rejected by "
+        "Krum or Multi-Krum, with its Krum score as the audit recomputes it (the sum of squared distances to its "
+        "nearest updates: the rule keeps the lowest, so an attacker scores far above the honest updates it left "
+        "out) · round failed: the round closed without recording outcomes · pending: the round is open · ·: absent. "
+        "Hover a cell for the claimed samples, the effective weight, the score, the audit's check and the "
+        "submission's transaction hash; a red frame marks an outcome the audit refutes. index.json holds every "
+        "value in full.</p>"
     )
 
 
 def _timeline(report: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr class='{_e((r['verdict'] or {}).get('verdict', r['status'].upper()))}'><td>{_e(r['round'])}</td>"
-        f"<td>{_e(r['timeline']['opened_block'])} · {_e(_when(r['timeline']['opened_time']))}</td>"
+        f"<tr class='{_e((r['verdict'] or {}).get('verdict', r['status'].upper()))}' data-round='{_e(r['round'])}'>"
+        f"<td>{_e(r['round'])}</td>"
+        f"<td>{_e(r['timeline']['opened_block'])} · {_e(_when(r['timeline']['opened_time']))}<br>"
+        f"{_full(r['timeline'].get('opened_tx'))}</td>"
         f"<td>{len(r['submissions'])} (blocks {_e(_span(r['timeline']['submission_blocks']))})</td>"
-        f"<td>{_e(r['status'])}</td><td>{_e(r['timeline']['closed_block'] or '-')} · "
-        f"{_e(_when(r['timeline']['closed_time']))}</td>"
+        f"<td>{_e(r['status'])}</td><td class='close'>{_e(r['timeline']['closed_block'] or '-')} · "
+        f"{_e(_when(r['timeline']['closed_time']))}<br>{_full(r['timeline'].get('close_tx'))}</td>"
         f"<td><span class='badge {_e((r['verdict'] or {}).get('verdict', ''))}'>"
         f"{_e((r['verdict'] or {}).get('verdict', '-'))}</span> {_e((r['verdict'] or {}).get('reason', ''))}</td></tr>"
         for r in report["rounds"]
     )
     return (
-        "<div class='scroll'><table id='timeline'><thead><tr><th>round</th><th>opened (block · time)</th>"
-        "<th>submissions</th><th>status</th><th>closed (block · time)</th><th>verification</th></tr></thead>"
+        "<div class='scroll'><table id='timeline'><thead><tr><th>round</th><th>opened (block · time · tx)</th>"
+        "<th>submissions</th><th>status</th><th>closed (block · time · tx)</th><th>verification</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
 
@@ -142,33 +161,61 @@ def _span(blocks: list[int]) -> str:
     return "-" if not blocks else f"{min(blocks)}–{max(blocks)}" if len(blocks) > 1 else str(blocks[0])
 
 
+def _ticks(top: int) -> list[int]:
+    """Gridlines from 0 in steps of 1, 2 or 5 x 10^k, about four of them, the last at or above ``top``."""
+    raw = max(top / 4, 1.0)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [step * i for i in range(max(1, math.ceil(top / step)) + 1)]
+
+
 def _bars(report: dict[str, Any]) -> str:
-    """Gas per round: submissions (all of them) and the closing transaction, as stacked bars."""
+    """Gas per round: submissions (all of them) and the closing transaction, as stacked bars on labelled axes."""
     rounds = report["rounds"]
     if not rounds:
         return "<p class='muted'>no rounds yet</p>"
-    totals = [r["gas"]["submissions"] + (r["gas"]["close"] or 0) for r in rounds]
-    top = max(totals) or 1
-    width, height, pad = max(320, 24 * len(rounds) + 60), 180, 40
+    ticks = _ticks(max(r["gas"]["submissions"] + (r["gas"]["close"] or 0) for r in rounds))
+    axis_top = ticks[-1]
+    pad = 22 + 7 * len(f"{axis_top:,}")  # room for the y axis title and its longest tick label
+    width = min(1160, max(360, 24 * len(rounds) + pad + 10))
+    height, top, bottom = 210, 10, 176  # the plot spans y = top .. bottom
     step = (width - pad - 10) / len(rounds)
-    parts = []
+    every = max(1, math.ceil(28 / step))  # label every round while they fit, else every k-th
+
+    def y(gas: float) -> float:
+        return bottom - (bottom - top) * gas / axis_top
+
+    parts = [
+        f"<line x1='{pad}' x2='{width - 10}' y1='{y(t):.1f}' y2='{y(t):.1f}' stroke='#e3e6eb'/>"
+        f"<text class='ytick' x='{pad - 4}' y='{y(t) + 4:.1f}' text-anchor='end'>{t:,}</text>"
+        for t in ticks
+    ]
     for i, r in enumerate(rounds):
-        x = pad + i * step
-        sub_h = (height - 30) * r["gas"]["submissions"] / top
-        close_h = (height - 30) * (r["gas"]["close"] or 0) / top
+        x, gas = pad + i * step, r["gas"]
+        sub_top, close_top = y(gas["submissions"]), y(gas["submissions"] + (gas["close"] or 0))
         parts.append(
-            f"<rect x='{x:.1f}' y='{height - 20 - sub_h:.1f}' width='{step * 0.7:.1f}' height='{sub_h:.1f}' "
-            f"fill='#6c8ebf'><title>round {r['round']}: submissions {r['gas']['submissions']} gas</title></rect>"
-            f"<rect x='{x:.1f}' y='{height - 20 - sub_h - close_h:.1f}' width='{step * 0.7:.1f}' "
-            f"height='{close_h:.1f}' fill='#d79b00'><title>round {r['round']}: close {r['gas']['close']} gas</title></rect>"
+            f"<rect x='{x:.1f}' y='{sub_top:.1f}' width='{step * 0.7:.1f}' height='{bottom - sub_top:.1f}' "
+            f"fill='#6c8ebf'><title>round {r['round']}: submissions {gas['submissions']:,} gas</title></rect>"
+            f"<rect x='{x:.1f}' y='{close_top:.1f}' width='{step * 0.7:.1f}' height='{sub_top - close_top:.1f}' "
+            f"fill='#d79b00'><title>round {r['round']}: close {gas['close'] or 0:,} gas</title></rect>"
         )
-        if len(rounds) <= 30 or i % max(1, len(rounds) // 20) == 0:
-            parts.append(f"<text x='{x:.1f}' y='{height - 6}'>{r['round']}</text>")
-    parts.append(f"<text x='2' y='12'>{top:,} gas</text>")
+        if i % every == 0:
+            parts.append(
+                f"<text class='xtick' x='{x + step * 0.35:.1f}' y='{bottom + 14}' text-anchor='middle'>"
+                f"{_e(r['round'])}</text>"
+            )
+    parts.append(
+        f"<line x1='{pad}' x2='{pad}' y1='{top}' y2='{bottom}' stroke='#33415c'/>"
+        f"<line x1='{pad}' x2='{width - 10}' y1='{bottom}' y2='{bottom}' stroke='#33415c'/>"
+        f"<text class='axis' x='{(pad + width) / 2:.0f}' y='{height - 4}' text-anchor='middle'>round</text>"
+        f"<text class='axis' transform='rotate(-90)' x='{-(top + bottom) / 2:.0f}' y='12' "
+        "text-anchor='middle'>gas</text>"
+    )
     return (
-        f"<svg id='gas' viewBox='0 0 {width} {height}' width='100%' height='{height}' role='img' "
+        f"<svg id='gas' viewBox='0 0 {width} {height}' width='100%' style='max-width:{width}px' role='img' "
         f"aria-label='gas per round'>{''.join(parts)}</svg>"
-        "<p class='muted'>blue: all submissions of the round; orange: finalize or fail.</p>"
+        "<p class='muted'>blue: all submissions of the round; orange: finalize or fail. Hover a bar for its "
+        "gas.</p>"
     )
 
 
@@ -196,6 +243,31 @@ def _curve(report: dict[str, Any]) -> str:
     )
 
 
+def _check(report: dict[str, Any]) -> str:
+    """The command that re-runs this audit, or, for a chain that lived in-process, why there is none."""
+    if not report.get("in_process_chain"):
+        return (
+            "<p>Anyone can re-run this audit from the chain and IPFS alone:</p>"
+            f"<pre><code>{_e(report['verify_command'])}</code></pre>"
+        )
+    return (
+        "<p>This chain lived in-process: an embedded chain (<code>eth-tester</code>) inside the process that wrote "
+        "this page, such as <code>fedledger demo</code>. It ended with that process, so there is no chain left to "
+        "re-run this audit against, and no command here could do it. The verdicts above were computed by that "
+        "process, from that chain and its content store, before it ended: this page records them, but nobody can "
+        "re-check them against that chain any more.</p>"
+        "<p>To audit a federation yourself, run one on a chain that outlives its processes, a local devnet, and "
+        "audit it (the README's <i>Run a local devnet</i> walkthrough):</p>"
+        "<pre><code>fedledger devnet up\n"
+        "fedledger task create --participants 1,2 --quorum 2 --round-duration 600\n"
+        "fedledger node train --task 1 --account 1\n"
+        "fedledger node train --task 1 --account 2\n"
+        "fedledger aggregate --task 1\n"
+        "fedledger audit verify --task 1\n"
+        "fedledger audit report --task 1 --out audit/</code></pre>"
+    )
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole page, self-contained."""
     audit = report["audit"]
@@ -220,8 +292,7 @@ def render_html(report: dict[str, Any]) -> str:
 <h2>Gas per round</h2>{_bars(report)}
 {_curve(report)}
 <h2>How to check this yourself</h2>
-<div class="card" id="check"><p>Anyone can re-run this audit from the chain and IPFS alone:</p>
-<pre><code>{_e(report["verify_command"])}</code></pre></div>
+<div class="card" id="check">{_check(report)}</div>
 </main></body></html>
 """
 

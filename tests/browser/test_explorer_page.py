@@ -1,11 +1,14 @@
 """The audit page in a real browser: Debian's Chromium, headless, driven by Playwright, opening the file from disk.
 
 It checks what a person sees (the summary, one matrix row per participant and one column per round, the MISMATCH
-round highlighted), that no request leaves the machine, and saves a screenshot in the test's temporary folder.
+round highlighted, full digests shortened on screen but copied whole, the round-close transaction, the gas chart's
+axes, no command against the embedded chain that is gone), that no request leaves the machine, and saves a
+screenshot in the test's temporary folder.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -74,6 +77,15 @@ def test_the_page_shows_the_audit_at_a_glance_without_touching_the_network(
             columns = page.locator("#matrix thead th[data-round]").count()
             broken = page.locator(".link.broken").all_inner_texts()
             refuted = page.locator("#matrix td[data-check='mismatch']").count()
+            digest = page.locator("#lineage .link[data-round='1'] code.full").first
+            digest_text = digest.inner_text()
+            shortened = digest.evaluate("e => e.scrollWidth > e.clientWidth")
+            digest.click()  # user-select: all: one click selects the whole value
+            selected = page.evaluate("() => window.getSelection().toString()")
+            close_tx = page.inner_text("#timeline tr[data-round='1'] td.close code.full")
+            y_ticks = page.locator("#gas text.ytick").all_text_contents()
+            axes = page.locator("#gas text.axis").all_text_contents()
+            check = page.inner_text("#check")
             page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
         finally:
             browser.close()
@@ -83,5 +95,13 @@ def test_the_page_shows_the_audit_at_a_glance_without_touching_the_network(
     assert rows == 4 and columns == 3  # 4 participants; rounds 1, 2 and the open round 3
     assert len(broken) == 1 and broken[0].startswith("round 2")
     assert refuted == 1
+    data = json.loads(page_file.with_name("index.json").read_text())
+    full = data["lineage"][1]["digest"]
+    assert digest_text == full and selected == full and shortened  # whole in the page, short on screen
+    assert close_tx == data["rounds"][0]["timeline"]["close_tx"]
+    assert y_ticks[0] == "0" and len(y_ticks) >= 3 and sorted(axes) == ["gas", "round"]
+    assert (
+        "lived in-process" in check and data["contract"] not in check
+    )  # no command against a chain that is gone
     assert requests == [page_file.as_uri()], f"the page made requests: {requests}"
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
