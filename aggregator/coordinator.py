@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aggregator.fetching import DEFAULT_BUDGET, RoundFetcher
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.clock import describe
 from fedledger.exceptions import ChainError, FedLedgerError
 from fedledger.fetch import fetch_model
+from fedledger.fetching import DEFAULT_PER_UPDATE, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory, task_history
 from fedledger.inclusion import encode_outcomes
 from fedledger.ledger import Ledger, Signer
@@ -73,8 +73,8 @@ class Coordinator:
         store: ContentStore,
         signer: Signer,
         *,
-        fetch_timeout: float | None = 30.0,
-        fetch_budget: float = DEFAULT_BUDGET,
+        fetch_timeout: float = DEFAULT_PER_UPDATE,
+        fetch_budget: float | None = None,
         on_progress: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.ledger, self.store, self.signer = ledger, store, signer
@@ -131,8 +131,14 @@ class Coordinator:
             self.store, task.model_cid, task.model_digest, self.fetch_timeout, max_bytes=max_bytes
         )
         inputs = round_inputs(history, record, task.model_digest, task.model_cid)
-        with RoundFetcher(self.store, max_bytes=max_bytes, budget=self.fetch_budget) as fetcher:
-            self.on_progress(f"fetching {len(record.submissions)} updates ({fetcher.workers} at a time)")
+        fetcher = RoundFetcher(
+            self.store, max_bytes=max_bytes, per_update=self.fetch_timeout, budget=self.fetch_budget
+        )
+        with fetcher:
+            self.on_progress(
+                f"fetching {len(record.submissions)} updates ({fetcher.workers} at a time, up to "
+                f"{self.fetch_timeout:g} s each; at most {fetcher.bound(len(record.submissions)):g} s in all)"
+            )
             fetched = fetcher.fetch_all(record.submissions)
 
             return judge_round(inputs, base, lambda u: fetched[u.cid].read(), on_progress=self.on_progress)

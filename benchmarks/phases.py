@@ -29,7 +29,6 @@ from report import machine, table, write_section  # type: ignore[import-not-foun
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
-from aggregator.fetching import RoundFetcher
 from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
@@ -37,6 +36,7 @@ from fedledger.cid import compute_cid
 from fedledger.demo.runner import embedded_accounts
 from fedledger.devnet import manager
 from fedledger.fetch import fetch_model
+from fedledger.fetching import RoundFetcher
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
