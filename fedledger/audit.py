@@ -137,6 +137,9 @@ class _RoundCheck:
             return self.verdict(
                 "MISMATCH", "round opened on a base model other than the previous global model"
             )
+        early = self._closed_early()
+        if early:
+            return self.verdict("MISMATCH", early)
         if record.failed is not None and not self._aggregator_failed_with_quorum():
             return self.verdict("FAILED", self._failure_reason())
         try:
@@ -146,6 +149,26 @@ class _RoundCheck:
             return self.verdict("UNVERIFIED", f"cannot re-derive: {exc}")
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
+
+    def _closed_early(self) -> str:
+        """Why the round was finalized before its deadline without someone it had to wait for ("" if it was not).
+
+        The contract lets a round close early once as many submissions as it expects arrived, whoever sent them;
+        the protocol lets it close early only when every sampled participant (every member, without sampling)
+        submitted, so that nobody still on time is shut out.
+        """
+        record = self.record
+        missing = record.missing
+        if record.finalized is None or record.opened is None or not missing or record.closed_time is None:
+            return ""
+        deadline = record.opened.deadline
+        if record.closed_time >= deadline:
+            return ""
+        who = "sampled participants" if record.sampled is not None else "participants"
+        return (
+            f"closed early: finalized at {record.closed_time}, before the deadline {deadline}, while "
+            f"{who} had not submitted: {', '.join(missing)}"
+        )
 
     def _aggregator_failed_with_quorum(self) -> bool:
         failed = self.record.failed

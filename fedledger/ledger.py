@@ -248,9 +248,10 @@ class Ledger:
         """The account that sent transaction ``tx_hash``."""
         return str(self._call(lambda: self.w3.eth.get_transaction(tx_hash)["from"]))  # type: ignore[arg-type]
 
-    def block_timestamp(self) -> int:
-        """Timestamp of the latest block."""
-        return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+    def block_timestamp(self, block: int | None = None) -> int:
+        """Timestamp of block number ``block`` (the latest block when None)."""
+        number = "latest" if block is None else block
+        return int(self._call(lambda: self.w3.eth.get_block(number)["timestamp"]))
 
     def next_block_time(self) -> int:
         """Best guess of the next block's timestamp, which the contract's deadline checks will see.
