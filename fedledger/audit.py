@@ -142,6 +142,11 @@ class _RoundCheck:
             return self.verdict("MISMATCH", early)
         if record.failed is not None and not self._aggregator_failed_with_quorum():
             return self.verdict("FAILED", self._failure_reason())
+        if record.reasons and len(record.reasons) != len(record.submissions):
+            return self.verdict(
+                "MISMATCH",
+                f"the round records {len(record.reasons)} outcomes for {len(record.submissions)} submissions",
+            )
         try:
             parse_canonical(self.history.created.strategy)
             return self._recheck(round_inputs(self.history, record, base_digest, base_cid))
@@ -171,6 +176,11 @@ class _RoundCheck:
         )
 
     def _aggregator_failed_with_quorum(self) -> bool:
+        """Whether the failure is the aggregator's claim to check: it closed a round holding quorum submissions.
+
+        Anyone may fail a round below quorum, or after its grace period; the reasons a non-aggregator sends
+        then are nobody's claim and are not checked.
+        """
         failed = self.record.failed
         assert failed is not None
         return (
@@ -186,7 +196,7 @@ class _RoundCheck:
 
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
         base = self._fetch_base(inputs)
-        recorded = self.record.outcomes
+        recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
         fixed = {i: "unavailable" for i, outcome in enumerate(recorded) if outcome == "unavailable"}
         judgement = self.judge(inputs, base, self._fetch_update, fixed)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes)
@@ -239,12 +249,16 @@ class _RoundCheck:
         self, inputs: RoundInputs, recorded: list[str], recomputed: list[str]
     ) -> tuple[list[SubmissionCheck], list[str]]:
         """Submission by submission: does the recorded outcome hold?"""
-        weights = effective_weights(inputs.strategy, inputs.submissions, recorded)
+        weights = (
+            effective_weights(inputs.strategy, inputs.submissions, recorded)
+            if recorded
+            else [0.0] * len(inputs.submissions)
+        )
         checks: list[SubmissionCheck] = []
         notes: list[str] = []
         for index, update in enumerate(inputs.submissions):
-            was, now = recorded[index], recomputed[index]
-            status, note = _judge_outcome(was, now)
+            was, now = (recorded[index] if recorded else ""), recomputed[index]
+            status, note = _judge_outcome(was, now) if recorded else _unrecorded_outcome(now)
             if was == "unavailable":
                 status, note = "note", self._unavailable_note(update)
                 notes.append(f"{update.participant} (#{index}): {note}")
@@ -268,9 +282,10 @@ class _RoundCheck:
         valid = sum(o in (INCLUDED, "outlier") for o in outcomes)
         quorum = self.history.created.quorum
         if valid >= quorum:
+            unnamed = "" if self.record.reasons else ", naming no reasons"
             return self.verdict(
                 "MISMATCH",
-                f"the aggregator failed the round although {valid} updates are valid (quorum {quorum})",
+                f"the aggregator failed the round{unnamed} although {valid} updates are valid (quorum {quorum})",
                 submissions=checks,
                 notes=notes,
             )
@@ -357,6 +372,13 @@ def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
     if recomputed == INCLUDED:
         return "mismatch", f"excluded as {recorded}, but the update is valid"
     return "mismatch", f"excluded as {recorded}, but the rules say {recomputed}"
+
+
+def _unrecorded_outcome(recomputed: str) -> tuple[CheckStatus, str]:
+    """A submission of a round failed without reasons: nothing to refute, but the auditor may lack its content."""
+    if recomputed == "unavailable":
+        return "unverified", "no outcome recorded, and the content is not available to this auditor"
+    return "note", f"no outcome recorded; the rules say {recomputed}"
 
 
 def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:

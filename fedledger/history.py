@@ -183,10 +183,11 @@ def current_members(history: TaskHistory) -> list[str]:
 
 
 def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
-    outcomes = r.outcomes if r.reasons else [None] * len(r.submissions)
+    well_formed = len(r.reasons) == len(r.submissions)  # the contract refuses others; never trust it blindly
+    outcomes = r.outcomes if r.reasons and well_formed else [None] * len(r.submissions)
     weights = (
         effective_weights(history.created.strategy, r.submissions, r.outcomes)
-        if r.finalized and _spec_is_usable(history.created.strategy)
+        if r.finalized and well_formed and _spec_is_usable(history.created.strategy)
         else [0.0] * len(r.submissions)
     )
     closed = r.finalized or r.failed

@@ -250,8 +250,9 @@ class Ledger:
 
     def block_timestamp(self, block: int | None = None) -> int:
         """Timestamp of block number ``block`` (the latest block when None)."""
-        number = "latest" if block is None else block
-        return int(self._call(lambda: self.w3.eth.get_block(number)["timestamp"]))
+        if block is None:
+            return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+        return int(self._call(lambda: self.w3.eth.get_block(block)["timestamp"]))
 
     def next_block_time(self) -> int:
         """Best guess of the next block's timestamp, which the contract's deadline checks will see.

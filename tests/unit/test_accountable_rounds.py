@@ -443,3 +443,38 @@ def test_without_sampling_a_round_closes_early_only_when_the_whole_allowlist_sub
     verdict, reason = fed.verify()[0]
     assert verdict == "MISMATCH"
     assert reason.startswith("closed early") and fed.people[2].address in reason
+
+
+# ------------------------------------------------------------------------------ failed rounds without reasons
+
+
+def test_a_round_the_aggregator_fails_after_grace_without_reasons_while_quorum_is_valid_is_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two valid updates (quorum 2), then past deadline + grace
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    # Execute: the aggregator closes the round as failed, naming no reasons (the contract accepts it)
+    fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=b"")
+    # Assert: a verdict, not a crash, and it is the aggregator's fault
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert "2 updates are valid" in reason
+
+
+def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not_hold_against_anyone(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two valid updates, then past deadline + grace, when anyone may close the round
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    # Execute: a participant closes it, with made-up reasons
+    fed.ledger.close_failed_round(fed.people[2], fed.task, 1, reasons=encode_outcomes(["malformed"] * 2))
+    # Assert: the aggregator did not finalize in time; the stranger's reasons are nobody's claim
+    verdict, reason = fed.verify()[0]
+    assert verdict == "FAILED"
+    assert "after its grace period" in reason
