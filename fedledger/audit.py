@@ -29,6 +29,7 @@ from fedledger.exceptions import (
     ConfigurationError,
     ContentMismatchError,
     ContentTooLargeError,
+    InvalidCIDError,
     StoreError,
     ValidationError,
 )
@@ -36,7 +37,7 @@ from fedledger.fetch import fetch_model
 from fedledger.history import RoundHistory, TaskHistory
 from fedledger.inclusion import INCLUDED
 from fedledger.records import UpdateSubmitted
-from fedledger.rounds import Judge, RoundInputs, effective_weights, round_inputs
+from fedledger.rounds import Judge, RoundInputs, effective_weights, event_reasons, round_inputs
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 
@@ -197,7 +198,14 @@ class _RoundCheck:
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
         base = self._fetch_base(inputs)
         recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
-        fixed = {i: "unavailable" for i, outcome in enumerate(recorded) if outcome == "unavailable"}
+        excluded_by_events = event_reasons(
+            inputs
+        )  # an event reason comes first: `unavailable` cannot replace it
+        fixed = {
+            i: "unavailable"
+            for i, outcome in enumerate(recorded)
+            if outcome == "unavailable" and i not in excluded_by_events
+        }
         judgement = self.judge(inputs, base, self._fetch_update, fixed)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes)
         bad = [c for c in checks if c.status == "mismatch"]
@@ -240,7 +248,7 @@ class _RoundCheck:
             return self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
         except ContentTooLargeError as exc:
             raise ValidationError("too_large", str(exc)) from None
-        except ContentMismatchError as exc:
+        except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
             raise ValidationError("cid_mismatch", str(exc)) from None
         except StoreError as exc:
             raise ValidationError("unavailable", str(exc)) from None
@@ -259,7 +267,7 @@ class _RoundCheck:
         for index, update in enumerate(inputs.submissions):
             was, now = (recorded[index] if recorded else ""), recomputed[index]
             status, note = _judge_outcome(was, now) if recorded else _unrecorded_outcome(now)
-            if was == "unavailable":
+            if was == "unavailable" and now == "unavailable":
                 status, note = "note", self._unavailable_note(update)
                 notes.append(f"{update.participant} (#{index}): {note}")
             checks.append(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from federation import Federation, model
+from multiformats import CID
 
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
@@ -478,3 +479,39 @@ def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not
     verdict, reason = fed.verify()[0]
     assert verdict == "FAILED"
     assert "after its grace period" in reason
+
+
+# ------------------------------------------------------------------------- unavailable and CID identity
+
+
+def test_unavailable_cannot_replace_an_event_reason(tmp_path: Path) -> None:
+    # Prepare: two copies of one update (duplicate, decided from the events) and one honest update
+    fed = Federation(tmp_path, participants=3, quorum=1)
+    copy = codec.encode(model(2.0))
+    cid = fed.submit(0, copy)
+    fed.submit(1, copy, cid=cid)
+    fed.submit(2, codec.encode(model(3.0)))
+    # Execute: the aggregator records one copy as unavailable (unrefutable) instead of duplicate
+    _finalize_as(fed, ["unavailable", "duplicate", "included"], [model(3.0)], [10])
+    # Assert
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert "excluded as unavailable, but the rules say duplicate" in reason
+
+
+def test_cids_compare_by_identity_not_by_text(tmp_path: Path) -> None:
+    # Prepare: the same CIDv1 in upper-case base32 and in base58btc, and a CIDv0 of the same multihash
+    fed = Federation(tmp_path, participants=3, quorum=1)
+    data = [codec.encode(model(float(v))) for v in (1.0, 2.0, 3.0)]
+    cids = [fed.store.put(d) for d in data]
+    upper = cids[0].upper()
+    base58 = str(CID.decode(cids[1]).set(base="base58btc"))
+    v0 = str(CID("base58btc", 0, "dag-pb", CID.decode(cids[2]).digest))
+    for who, (d, cid) in enumerate(zip(data, (upper, base58, v0), strict=True)):
+        fed.submit(who, d, cid=cid)
+    # Execute
+    outcome = fed.coordinator.close_round(fed.task)
+    # Assert: other spellings of the right CID are that CID; a CIDv0 names no verifiable content
+    assert [e.reason for e in outcome.excluded] == ["cid_mismatch"]
+    assert outcome.excluded[0].participant == fed.people[2].address
+    assert fed.verify()[0][0] == "OK"
