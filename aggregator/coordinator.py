@@ -87,11 +87,11 @@ class Coordinator:
         if not task.round_open:
             return f"task {task.task_id} has no open round"
         expected = task.participant_count
-        if record is not None and record.sampled is not None:
-            submitted = {u.participant for u in record.submissions}
-            all_in = all(p in submitted for p in record.sampled)
-        else:
-            all_in = task.submissions >= expected
+        if task.limits.clients_per_round:
+            expected = min(expected, task.limits.clients_per_round)
+        all_in = task.submissions >= expected  # the contract's count, which any accounts can fill
+        if record is not None:
+            all_in = all_in and not record.missing  # the protocol's: everyone the round waits for submitted
         if all_in or self.ledger.next_block_time() >= task.deadline:
             return None
         return (

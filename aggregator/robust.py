@@ -5,6 +5,10 @@ update of the round in memory at once (they do not stream): memory is N * P * 4 
 updates of P parameters, plus N * N distances for Krum. They weigh every update alike (claimed sample counts do
 not matter, so inflating them buys nothing). Like every rule, they compute in float64 in a fixed order and cast
 to float32 once.
+
+Sorting is stable (equal values, -0.0 and +0.0 among them, keep their position order): numpy's default sort for
+float32 is a SIMD sort on some CPUs that does not even keep the sign bits of zeros, so a median could differ by
+machine.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class Median:
         names, stacks, n = _stack(base, updates)
         result: dict[str, F64] = {}
         for name in names:
-            ordered = np.sort(stacks[name], axis=0)
+            ordered = np.sort(stacks[name], axis=0, kind="stable")
             low, high = ordered[(n - 1) // 2].astype(np.float64), ordered[n // 2].astype(np.float64)
             result[name] = (low + high) / 2
         return Aggregate(to_float32(result), (), (1.0 / n,) * n)
@@ -99,7 +103,7 @@ class TrimmedMean:
     def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
         names, stacks, n = _stack(base, updates)
         k = math.floor(self.beta * n)
-        result = {name: _mean_rows(np.sort(stacks[name], axis=0)[k : n - k]) for name in names}
+        result = {name: _mean_rows(np.sort(stacks[name], axis=0, kind="stable")[k : n - k]) for name in names}
         return Aggregate(to_float32(result), (), (1.0 / n,) * n)
 
 

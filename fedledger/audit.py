@@ -29,6 +29,7 @@ from fedledger.exceptions import (
     ConfigurationError,
     ContentMismatchError,
     ContentTooLargeError,
+    InvalidCIDError,
     StoreError,
     ValidationError,
 )
@@ -36,7 +37,7 @@ from fedledger.fetch import fetch_model
 from fedledger.history import RoundHistory, TaskHistory
 from fedledger.inclusion import INCLUDED
 from fedledger.records import UpdateSubmitted
-from fedledger.rounds import Judge, RoundInputs, effective_weights, round_inputs
+from fedledger.rounds import Judge, RoundInputs, effective_weights, event_reasons, round_inputs
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 
@@ -138,8 +139,16 @@ class _RoundCheck:
             return self.verdict(
                 "MISMATCH", "round opened on a base model other than the previous global model"
             )
+        early = self._closed_early()
+        if early:
+            return self.verdict("MISMATCH", early)
         if record.failed is not None and not self._aggregator_failed_with_quorum():
             return self.verdict("FAILED", self._failure_reason())
+        if record.reasons and len(record.reasons) != len(record.submissions):
+            return self.verdict(
+                "MISMATCH",
+                f"the round records {len(record.reasons)} outcomes for {len(record.submissions)} submissions",
+            )
         try:
             parse_canonical(self.history.created.strategy)
             return self._recheck(round_inputs(self.history, record, base_digest, base_cid))
@@ -148,7 +157,32 @@ class _RoundCheck:
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
 
+    def _closed_early(self) -> str:
+        """Why the round was finalized before its deadline without someone it had to wait for ("" if it was not).
+
+        The contract lets a round close early once as many submissions as it expects arrived, whoever sent them;
+        the protocol lets it close early only when every sampled participant (every member, without sampling)
+        submitted, so that nobody still on time is shut out.
+        """
+        record = self.record
+        missing = record.missing
+        if record.finalized is None or record.opened is None or not missing or record.closed_time is None:
+            return ""
+        deadline = record.opened.deadline
+        if record.closed_time >= deadline:
+            return ""
+        who = "sampled participants" if record.sampled is not None else "participants"
+        return (
+            f"closed early: finalized at {record.closed_time}, before the deadline {deadline}, while "
+            f"{who} had not submitted: {', '.join(missing)}"
+        )
+
     def _aggregator_failed_with_quorum(self) -> bool:
+        """Whether the failure is the aggregator's claim to check: it closed a round holding quorum submissions.
+
+        Anyone may fail a round below quorum, or after its grace period; the reasons a non-aggregator sends
+        then are nobody's claim and are not checked.
+        """
         failed = self.record.failed
         assert failed is not None
         return (
@@ -164,8 +198,15 @@ class _RoundCheck:
 
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
         base = self._fetch_base(inputs)
-        recorded = self.record.outcomes
-        fixed = {i: "unavailable" for i, outcome in enumerate(recorded) if outcome == "unavailable"}
+        recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
+        excluded_by_events = event_reasons(
+            inputs
+        )  # an event reason comes first: `unavailable` cannot replace it
+        fixed = {
+            i: "unavailable"
+            for i, outcome in enumerate(recorded)
+            if outcome == "unavailable" and i not in excluded_by_events
+        }
         judgement = self.judge(inputs, base, self._fetch_update, fixed)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
         bad = [c for c in checks if c.status == "mismatch"]
@@ -208,7 +249,7 @@ class _RoundCheck:
             return self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
         except ContentTooLargeError as exc:
             raise ValidationError("too_large", str(exc)) from None
-        except ContentMismatchError as exc:
+        except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
             raise ValidationError("cid_mismatch", str(exc)) from None
         except StoreError as exc:
             raise ValidationError("unavailable", str(exc)) from None
@@ -217,13 +258,17 @@ class _RoundCheck:
         self, inputs: RoundInputs, recorded: list[str], recomputed: list[str], scores: dict[int, float]
     ) -> tuple[list[SubmissionCheck], list[str]]:
         """Submission by submission: does the recorded outcome hold? (With the rule's score, where it ranks.)"""
-        weights = effective_weights(inputs.strategy, inputs.submissions, recorded)
+        weights = (
+            effective_weights(inputs.strategy, inputs.submissions, recorded)
+            if recorded
+            else [0.0] * len(inputs.submissions)
+        )
         checks: list[SubmissionCheck] = []
         notes: list[str] = []
         for index, update in enumerate(inputs.submissions):
-            was, now = recorded[index], recomputed[index]
-            status, note = _judge_outcome(was, now)
-            if was == "unavailable":
+            was, now = (recorded[index] if recorded else ""), recomputed[index]
+            status, note = _judge_outcome(was, now) if recorded else _unrecorded_outcome(now)
+            if was == "unavailable" and now == "unavailable":
                 status, note = "note", self._unavailable_note(update)
                 notes.append(f"{update.participant} (#{index}): {note}")
             checks.append(
@@ -254,9 +299,10 @@ class _RoundCheck:
         valid = sum(o in (INCLUDED, "outlier") for o in outcomes)
         quorum = self.history.created.quorum
         if valid >= quorum:
+            unnamed = "" if self.record.reasons else ", naming no reasons"
             return self.verdict(
                 "MISMATCH",
-                f"the aggregator failed the round although {valid} updates are valid (quorum {quorum})",
+                f"the aggregator failed the round{unnamed} although {valid} updates are valid (quorum {quorum})",
                 submissions=checks,
                 notes=notes,
             )
@@ -343,6 +389,13 @@ def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
     if recomputed == INCLUDED:
         return "mismatch", f"excluded as {recorded}, but the update is valid"
     return "mismatch", f"excluded as {recorded}, but the rules say {recomputed}"
+
+
+def _unrecorded_outcome(recomputed: str) -> tuple[CheckStatus, str]:
+    """A submission of a round failed without reasons: nothing to refute, but the auditor may lack its content."""
+    if recomputed == "unavailable":
+        return "unverified", "no outcome recorded, and the content is not available to this auditor"
+    return "note", f"no outcome recorded; the rules say {recomputed}"
 
 
 def audit_summary(verdicts: list[RoundVerdict]) -> dict[str, Any]:

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from fedledger.exceptions import ContentMismatchError, ContentTooLargeError, StoreError, ValidationError
+from fedledger.exceptions import (
+    ContentMismatchError,
+    ContentTooLargeError,
+    InvalidCIDError,
+    StoreError,
+    ValidationError,
+)
 from fedledger.records import UpdateSubmitted
 from fedledger.store import ContentStore
 
@@ -98,7 +104,7 @@ class RoundFetcher:
             data = self.store.get(cid, timeout=window, max_bytes=self.max_bytes)
         except ContentTooLargeError as exc:
             return Fetched(None, "too_large", str(exc))
-        except ContentMismatchError as exc:
+        except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
             return Fetched(None, "cid_mismatch", str(exc))
         except StoreError as exc:
             return Fetched(None, "unavailable", str(exc))

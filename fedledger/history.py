@@ -34,6 +34,16 @@ class RoundHistory:
         default_factory=list
     )  # cap in force for each submission when it was made (0: none)
     aggregator: str = ""  # the task's aggregator when the round closed (or now, if it is open)
+    allowlist_at_close: list[str] = field(default_factory=list)  # the allowlist when it closed (now, if open)
+    closed_time: int | None = None  # block timestamp of the close; read only when ``missing`` is not empty
+
+    @property
+    def missing(self) -> list[str]:
+        """Who the round waited for and did not get: with sampling, the sampled participants that did not submit
+        (even one removed from the allowlist since); without, the allowlist at the close less the submitters."""
+        submitted = {u.participant for u in self.submissions}
+        expected = self.sampled if self.sampled is not None else self.allowlist_at_close
+        return [p for p in expected if p not in submitted]
 
     @property
     def status(self) -> str:
@@ -99,12 +109,13 @@ class _Replay:
             record = self.at(event.round)
             record.submissions.append(event)
             record.caps.append(self.cap_of(event.participant))
-        elif isinstance(event, rec.RoundFinalized):
-            self.at(event.round).finalized = event
-            self.at(event.round).aggregator = self.aggregator
-        elif isinstance(event, rec.RoundFailed):
-            self.at(event.round).failed = event
-            self.at(event.round).aggregator = self.aggregator
+        elif isinstance(event, (rec.RoundFinalized, rec.RoundFailed)):
+            record = self.at(event.round)
+            if isinstance(event, rec.RoundFinalized):
+                record.finalized = event
+            else:
+                record.failed = event
+            record.aggregator, record.allowlist_at_close = self.aggregator, list(self.members)
 
 
 def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
@@ -128,7 +139,7 @@ def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
         replay.apply(event)
     for record in replay.rounds.values():
         if record.status == "open":
-            record.aggregator = replay.aggregator
+            record.aggregator, record.allowlist_at_close = replay.aggregator, list(replay.members)
     return TaskHistory(
         created,
         limits,
@@ -143,7 +154,21 @@ def task_history(ledger: Ledger, task_id: int) -> TaskHistory:
     events = ledger.task_events(task_id)
     if not any(isinstance(e, rec.TaskCreated) for e in events):
         raise AuditError(f"no TaskCreated event for task {task_id} at {ledger.address}")
-    return history_from_events(events)
+    history = history_from_events(events)
+    add_close_times(ledger, history)
+    return history
+
+
+def add_close_times(ledger: Ledger, history: TaskHistory) -> None:
+    """Set ``closed_time`` of every finalized round that some expected participant missed (the audit checks
+    that it did not close before its deadline): one block read per such round, none for the others."""
+    times: dict[int, int] = {}
+    for record in history.rounds:
+        if record.finalized is not None and record.missing:
+            block = record.finalized.at.block_number
+            if block not in times:
+                times[block] = ledger.block_timestamp(block)
+            record.closed_time = times[block]
 
 
 def current_members(history: TaskHistory) -> list[str]:
@@ -158,10 +183,11 @@ def current_members(history: TaskHistory) -> list[str]:
 
 
 def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
-    outcomes = r.outcomes if r.reasons else [None] * len(r.submissions)
+    well_formed = len(r.reasons) == len(r.submissions)  # the contract refuses others; never trust it blindly
+    outcomes = r.outcomes if r.reasons and well_formed else [None] * len(r.submissions)
     weights = (
         effective_weights(history.created.strategy, r.submissions, r.outcomes)
-        if r.finalized and _spec_is_usable(history.created.strategy)
+        if r.finalized and well_formed and _spec_is_usable(history.created.strategy)
         else [0.0] * len(r.submissions)
     )
     closed = r.finalized or r.failed

@@ -269,13 +269,11 @@ class Ledger:
         """Hash of block 0: what tells two chains with the same chain id apart (e.g. a devnet and its successor)."""
         return "0x" + bytes(self._call(lambda: self.w3.eth.get_block(0)["hash"])).hex()
 
-    def block_time(self, block_number: int) -> int:
-        """Timestamp of block ``block_number``."""
-        return int(self._call(lambda: self.w3.eth.get_block(block_number)["timestamp"]))
-
-    def block_timestamp(self) -> int:
-        """Timestamp of the latest block."""
-        return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+    def block_timestamp(self, block: int | None = None) -> int:
+        """Timestamp of block number ``block`` (the latest block when None)."""
+        if block is None:
+            return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+        return int(self._call(lambda: self.w3.eth.get_block(block)["timestamp"]))
 
     def next_block_time(self) -> int:
         """Best guess of the next block's timestamp, which the contract's deadline checks will see.

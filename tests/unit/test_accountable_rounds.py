@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from federation import Federation, model
+from multiformats import CID
 
 from aggregator.coordinator import Coordinator, NotAggregatorError
 from aggregator.judge import judge_round
@@ -364,3 +365,173 @@ def test_task_with_a_non_canonical_strategy_is_refused_not_failed(tmp_path: Path
     history = task_history(fed.ledger, fed.task)
     with pytest.raises(ConfigurationError):
         judge_round(round_inputs(history, history.rounds[0], b"", ""), {}, lambda u: b"")
+
+
+# ------------------------------------------------------------------------------- closing a sampled round early
+
+
+def _sampled_federation(root: Path, quorum: int = 2) -> tuple[Federation, list[str]]:
+    """6 participants, 2 asked per round; returns the federation and the round's sample."""
+    fed = Federation(
+        root, participants=6, quorum=quorum, limits=TaskLimits(clients_per_round=2, grace_period=3600)
+    )
+    record = task_history(fed.ledger, fed.task).rounds[0]
+    assert record.sampled is not None
+    return fed, record.sampled
+
+
+def test_finalizing_early_with_unsampled_accounts_is_a_mismatch_naming_the_shut_out(tmp_path: Path) -> None:
+    # Prepare: one sampled participant and one the seed did not ask submit: 2 submissions, the contract's "all in"
+    fed, asked = _sampled_federation(tmp_path, quorum=1)
+    first = next(i for i, p in enumerate(fed.people) if p.address == asked[0])
+    unasked = next(i for i, p in enumerate(fed.people) if p.address not in asked)
+    fed.submit(first, codec.encode(model(1.0)))
+    fed.submit(unasked, codec.encode(model(5.0)))
+    # Execute: the aggregator finalizes at once, bypassing the coordinator (which would wait for asked[1])
+    with pytest.raises(Exception, match="still running"):
+        fed.coordinator.close_round(fed.task)
+    _finalize_as(fed, ["included", "not_sampled"], [model(1.0)], [10])
+    # Assert: every outcome holds, but the round was closed on the second sampled participant, still on time
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert reason.startswith("closed early")
+    assert asked[1] in reason and asked[0] not in reason
+
+
+def test_a_sampled_round_closed_early_once_every_sampled_participant_submitted_is_ok(tmp_path: Path) -> None:
+    # Prepare: the two sampled participants submit; the coordinator closes at once, before the deadline
+    fed, asked = _sampled_federation(tmp_path)
+    for who, person in enumerate(fed.people):
+        if person.address in asked:
+            fed.submit(who, codec.encode(model(float(who + 1))))
+    # Execute
+    fed.coordinator.close_round(fed.task)
+    # Assert
+    assert fed.verify()[0][0] == "OK"
+
+
+def test_coordinator_waits_for_every_sampled_participant_though_the_contract_would_not(
+    tmp_path: Path,
+) -> None:
+    # Prepare: one sampled and one unsampled account submit: 2 submissions, the contract's "all in"
+    fed, asked = _sampled_federation(tmp_path)
+    sampled = next(i for i, p in enumerate(fed.people) if p.address in asked)
+    unsampled = next(i for i, p in enumerate(fed.people) if p.address not in asked)
+    fed.submit(sampled, codec.encode(model(1.0)))
+    fed.submit(unsampled, codec.encode(model(2.0)))
+    task = fed.ledger.get_task(fed.task)
+    record = task_history(fed.ledger, fed.task).rounds[0]
+    # Execute
+    waiting = fed.coordinator.readiness(task, record)
+    fed.travel(3600)
+    after_deadline = fed.coordinator.readiness(fed.ledger.get_task(fed.task), record)
+    # Assert
+    assert waiting is not None and "still running" in waiting
+    assert after_deadline is None
+
+
+def test_a_sampled_round_finalized_after_its_deadline_without_every_sampled_participant_is_ok(
+    tmp_path: Path,
+) -> None:
+    # Prepare: only one sampled participant submits; quorum 1 lets the round close at the deadline
+    fed = Federation(
+        tmp_path, participants=6, quorum=1, limits=TaskLimits(clients_per_round=2, grace_period=3600)
+    )
+    asked = task_history(fed.ledger, fed.task).rounds[0].sampled or []
+    fed.submit(next(i for i, p in enumerate(fed.people) if p.address == asked[0]), codec.encode(model(1.0)))
+    # Execute
+    fed.travel(3600)
+    fed.coordinator.close_round(fed.task)
+    # Assert
+    assert fed.verify()[0][0] == "OK"
+
+
+def test_without_sampling_a_round_closes_early_only_when_the_whole_allowlist_submitted(
+    tmp_path: Path,
+) -> None:
+    # Prepare: A submits and is then removed, B submits: 2 submissions for an allowlist of 2, C still on time
+    fed = Federation(tmp_path, participants=3, quorum=1)
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.ledger.remove_participant(fed.owner, fed.task, fed.people[0].address)
+    fed.submit(1, codec.encode(model(2.0)))
+    task = fed.ledger.get_task(fed.task)
+    record = task_history(fed.ledger, fed.task).rounds[0]
+    # Execute: the coordinator waits for C; a dishonest aggregator finalizes (the contract's count allows it)
+    waiting = fed.coordinator.readiness(task, record)
+    _finalize_as(fed, ["included", "included"], [model(1.0), model(2.0)], [10, 10])
+    # Assert
+    assert waiting is not None and "still running" in waiting
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert reason.startswith("closed early") and fed.people[2].address in reason
+
+
+# ------------------------------------------------------------------------------ failed rounds without reasons
+
+
+def test_a_round_the_aggregator_fails_after_grace_without_reasons_while_quorum_is_valid_is_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two valid updates (quorum 2), then past deadline + grace
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    # Execute: the aggregator closes the round as failed, naming no reasons (the contract accepts it)
+    fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=b"")
+    # Assert: a verdict, not a crash, and it is the aggregator's fault
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert "2 updates are valid" in reason
+
+
+def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not_hold_against_anyone(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two valid updates, then past deadline + grace, when anyone may close the round
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    # Execute: a participant closes it, with made-up reasons
+    fed.ledger.close_failed_round(fed.people[2], fed.task, 1, reasons=encode_outcomes(["malformed"] * 2))
+    # Assert: the aggregator did not finalize in time; the stranger's reasons are nobody's claim
+    verdict, reason = fed.verify()[0]
+    assert verdict == "FAILED"
+    assert "after its grace period" in reason
+
+
+# ------------------------------------------------------------------------- unavailable and CID identity
+
+
+def test_unavailable_cannot_replace_an_event_reason(tmp_path: Path) -> None:
+    # Prepare: two copies of one update (duplicate, decided from the events) and one honest update
+    fed = Federation(tmp_path, participants=3, quorum=1)
+    copy = codec.encode(model(2.0))
+    cid = fed.submit(0, copy)
+    fed.submit(1, copy, cid=cid)
+    fed.submit(2, codec.encode(model(3.0)))
+    # Execute: the aggregator records one copy as unavailable (unrefutable) instead of duplicate
+    _finalize_as(fed, ["unavailable", "duplicate", "included"], [model(3.0)], [10])
+    # Assert
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert "excluded as unavailable, but the rules say duplicate" in reason
+
+
+def test_cids_compare_by_identity_not_by_text(tmp_path: Path) -> None:
+    # Prepare: the same CIDv1 in upper-case base32 and in base58btc, and a CIDv0 of the same multihash
+    fed = Federation(tmp_path, participants=3, quorum=1)
+    data = [codec.encode(model(float(v))) for v in (1.0, 2.0, 3.0)]
+    cids = [fed.store.put(d) for d in data]
+    upper = cids[0].upper()
+    base58 = str(CID.decode(cids[1]).set(base="base58btc"))
+    v0 = str(CID("base58btc", 0, "dag-pb", CID.decode(cids[2]).digest))
+    for who, (d, cid) in enumerate(zip(data, (upper, base58, v0), strict=True)):
+        fed.submit(who, d, cid=cid)
+    # Execute
+    outcome = fed.coordinator.close_round(fed.task)
+    # Assert: other spellings of the right CID are that CID; a CIDv0 names no verifiable content
+    assert [e.reason for e in outcome.excluded] == ["cid_mismatch"]
+    assert outcome.excluded[0].participant == fed.people[2].address
+    assert fed.verify()[0][0] == "OK"

@@ -54,6 +54,8 @@ class TaskModel:
 class RoundContract(RuleBasedStateMachine):
     """Drives the contract and a model side by side; every call's outcome must match the model's prediction."""
 
+    initial: tuple[bytes, str] = (b"\x01" * 32, CID)  # every task's initial model: (digest, CID)
+
     @initialize(
         quorum=st.sampled_from([1, 2, 3]), max_samples=st.sampled_from([0, 5]), grace=st.sampled_from([0, 50])
     )
@@ -66,14 +68,14 @@ class RoundContract(RuleBasedStateMachine):
         task_id, _ = self.ledger.create_task(
             self.actors[0],
             aggregator=self.actors[1].address,
-            initial_digest=b"\x01" * 32,
-            initial_cid=CID,
+            initial_digest=self.initial[0],
+            initial_cid=self.initial[1],
             quorum=quorum,
             round_duration=DURATION,
             strategy="fedavg",
             limits=TaskLimits(max_samples, 1 << 20, grace, 0),
         )
-        t = TaskModel(0, 1, quorum, max_samples, grace, 0)
+        t = TaskModel(0, 1, quorum, max_samples, grace, 0, model=self.initial[0])
         for who in (2, 3, 4):
             self.ledger.add_participant(self.actors[0], task_id, self.actors[who].address)
             t.members[who] = 0
@@ -109,6 +111,10 @@ class RoundContract(RuleBasedStateMachine):
         self.digests += 1
         return self.digests.to_bytes(32, "big")
 
+    def fresh_update(self) -> tuple[bytes, str]:
+        """A new update's (digest, CID) for a submission (here a fresh digest; the CID names no content)."""
+        return self.fresh_digest(), CID
+
     # ------------------------------------------------------------------ rules
 
     @precondition(lambda self: len(self.tasks) < 2)
@@ -133,8 +139,8 @@ class RoundContract(RuleBasedStateMachine):
             task_id, _ = self.ledger.create_task(
                 self.actors[sender],
                 aggregator=self.actors[aggregator].address,
-                initial_digest=b"\x01" * 32,
-                initial_cid=CID,
+                initial_digest=self.initial[0],
+                initial_cid=self.initial[1],
                 quorum=quorum,
                 round_duration=DURATION,
                 strategy="fedavg",
@@ -144,7 +150,9 @@ class RoundContract(RuleBasedStateMachine):
 
         if self.expect(error, call):
             assert created[0] == len(self.tasks) + 1
-            self.tasks[created[0]] = TaskModel(sender, aggregator, quorum, max_samples, grace, clients)
+            self.tasks[created[0]] = TaskModel(
+                sender, aggregator, quorum, max_samples, grace, clients, model=self.initial[0]
+            )
 
     @precondition(lambda self: bool(self.tasks))
     @rule(data=st.data(), who=st.integers(0, ACTORS - 1), cap=st.sampled_from([0, 3, 50]))
@@ -227,7 +235,7 @@ class RoundContract(RuleBasedStateMachine):
         elif cap and samples > cap:
             error = "TooManySamples"
         call = lambda: self.ledger.submit_update(
-            self.actors[sender], task_id, round_, self.fresh_digest(), CID, samples
+            self.actors[sender], task_id, round_, *self.fresh_update(), samples
         )
         if self.expect(error, call):
             t.last_submitted[sender] = round_
@@ -306,9 +314,7 @@ class RoundContract(RuleBasedStateMachine):
         for who in sorted(t.members):
             if t.round and t.last_submitted.get(who) != t.round and self.next_time() < t.deadline:
                 samples = t.cap(who) or 10
-                self.ledger.submit_update(
-                    self.actors[who], task_id, t.round, self.fresh_digest(), CID, samples
-                )
+                self.ledger.submit_update(self.actors[who], task_id, t.round, *self.fresh_update(), samples)
                 t.last_submitted[who] = t.round
                 t.submissions.append(who)
 
