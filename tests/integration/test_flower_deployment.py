@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet, free_port
+from eth_account import Account
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("flwr", reason="the [flower] extra (make test installs it)")
@@ -35,8 +36,6 @@ NODES, ROUNDS = 2, 2
 
 def dev_key(index: int) -> str:
     """The private key of the devnet's dev account ``index`` (public knowledge: never fund it on a real chain)."""
-    from eth_account import Account
-
     Account.enable_unaudited_hdwallet_features()
     return str(Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex())
 
@@ -155,7 +154,7 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
     keys = {}
     for node in range(NODES):
         key_file = tmp_path / f"participant-{node}.key"
-        key_file.write_text(dev_key(node + 1))
+        key_file.write_text(dev_key(5 + node))  # not the default participants (1..N)
         key_file.chmod(0o600)
         keys[node] = key_file
         config = f'partition-id={node} num-partitions={NODES} fedledger-key-file="{key_file}"'
@@ -171,10 +170,11 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
             config,
         )
     result = tmp_path / "result.json"
+    addresses = [Account.from_key(keys[n].read_text()).address for n in range(NODES)]
     run_config = (
         f"num-clients={NODES} num-server-rounds={ROUNDS} local-epochs=1 fraction-evaluate=0.0 "
         f'rpc-url="{devnet.state["rpc_url"]}" contract="{devnet.state["contract_address"]}" '
-        f'ipfs-api="{devnet.state["ipfs_api"]}" result-file="{result}"'
+        f'ipfs-api="{devnet.state["ipfs_api"]}" participants="{",".join(addresses)}" result-file="{result}"'
     )
 
     # Execute: `flwr run` against the SuperLink, then wait for the run to end
@@ -201,9 +201,7 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
     assert audited["ok"] is True and audited["verified_rounds"] == ROUNDS
     rounds = history["tasks"][0]["rounds"]
     signers = {str(s["participant"]).lower() for r in rounds[:ROUNDS] for s in r["submissions"]}
-    from eth_account import Account
-
-    assert signers == {Account.from_key(keys[n].read_text()).address.lower() for n in range(NODES)}
+    assert signers == {a.lower() for a in addresses}
     assert [len(r["included"]) for r in rounds[:ROUNDS]] == [NODES] * ROUNDS
 
 

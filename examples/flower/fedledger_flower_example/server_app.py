@@ -16,12 +16,14 @@ from typing import Any
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
+from web3 import Web3
 
 from aggregator.judge import judge_round
 from fedledger.audit import audit_summary, verify_task
 from fedledger.flower import Anchored
 from fedledger.flower.setup import anchored_task
 from fedledger.history import task_history
+from fedledger.ledger import Signer
 from fedledger_flower_example.task import accuracy, initial
 
 app = ServerApp()
@@ -72,6 +74,13 @@ def _wait_for_nodes(grid: Grid, count: int, timeout: float = 120.0, settle: floa
         time.sleep(0.2)
 
 
+def _owner() -> Signer | None:
+    """The task owner's key from $FEDLEDGER_PRIVATE_KEY on the ServerApp's host (never run_config: every node
+    sees that); None: the chain node's dev account 0."""
+    key = os.environ.get("FEDLEDGER_PRIVATE_KEY", "").strip()
+    return Signer.from_key(key) if key else None
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     nodes = _wait_for_nodes(grid, int(_setting(context, "num-clients", "0")))
@@ -86,6 +95,10 @@ def main(grid: Grid, context: Context) -> None:
         contract=_setting(context, "contract") or None,
         ipfs_api=_setting(context, "ipfs-api") or None,
         store_dir=Path(store_dir) if store_dir else None,
+        owner=_owner(),
+        participants=[
+            Web3.to_checksum_address(a) for a in _setting(context, "participants").split(",") if a.strip()
+        ],
     ) as anchor:
         strategy = Anchored(
             FedAvg(
@@ -127,6 +140,11 @@ def main(grid: Grid, context: Context) -> None:
             "round_starts": starts,
             "finished": time.monotonic(),
         }
-        print("fedledger:", json.dumps(summary["audit"]), "accuracy", summary["accuracy"])
+        print(
+            f"fedledger: task {anchor.task_id} on {anchor.ledger.address}:",
+            json.dumps(summary["audit"]),
+            "accuracy",
+            summary["accuracy"],
+        )
         if out := _setting(context, "result-file"):
             Path(out).write_text(json.dumps(summary, indent=2, default=str))
