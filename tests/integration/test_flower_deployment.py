@@ -46,12 +46,12 @@ class Processes:
     def __init__(self, logs: Path, env: dict[str, str]) -> None:
         self.logs, self.env, self.started = logs, env, []  # type: list[tuple[str, subprocess.Popen[bytes]]]
 
-    def start(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
         with open(self.logs / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(
                 argv,
                 cwd=self.logs,
-                env=self.env,
+                env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -147,8 +147,16 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
         f'[superlink]\ndefault = "fedledger-test"\n\n'
         f'[superlink.fedledger-test]\naddress = "127.0.0.1:{link}"\ninsecure = true\n'
     )
+    owner = Account.from_key(dev_key(9))  # the ServerApp's signer, in the SuperLink host's environment only
     processes.start(
-        "superlink", str(BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(link)
+        "superlink",
+        str(BIN / "flower-superlink"),
+        "--insecure",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(link),
+        FEDLEDGER_PRIVATE_KEY=owner.key.hex(),
     )
     wait_for("the SuperLink did not answer", lambda: superlink_up(link), 60, processes.tail("superlink"))
     keys = {}
@@ -198,6 +206,7 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
 
     # Assert: every round re-derived from the chain and IPFS, each update signed with its SuperNode's own key
     assert summary["contract"].lower() == devnet.state["contract_address"].lower()
+    assert history["tasks"][0]["owner"].lower() == owner.address.lower()
     assert audited["ok"] is True and audited["verified_rounds"] == ROUNDS
     rounds = history["tasks"][0]["rounds"]
     signers = {str(s["participant"]).lower() for r in rounds[:ROUNDS] for s in r["submissions"]}
