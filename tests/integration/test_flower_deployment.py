@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,8 @@ pytest.importorskip("flwr", reason="the [flower] extra (make test installs it)")
 
 BIN = Path(sys.executable).parent
 EXAMPLE = ROOT / "examples" / "flower"
-DEV_MNEMONIC = (
-    "test test test test test test test test test test test junk"  # Hardhat's and anvil's dev accounts
-)
+# Hardhat's and anvil's dev accounts (the devnet's): well-known keys, for tests only
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
 NODES, ROUNDS = 2, 2
 
 
@@ -44,7 +43,8 @@ class Processes:
     """Processes started in their own groups, logging to files; ``stop`` ends every group."""
 
     def __init__(self, logs: Path, env: dict[str, str]) -> None:
-        self.logs, self.env, self.started = logs, env, []  # type: list[tuple[str, subprocess.Popen[bytes]]]
+        self.logs, self.env = logs, env
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
         with open(self.logs / f"{name}.log", "wb") as log:
@@ -62,6 +62,9 @@ class Processes:
     def tail(self, name: str, lines: int = 30) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def tail_all(self) -> str:
+        return "\n".join(f"--- {name}\n{self.tail(name)}" for name, _ in self.started)
 
     def stop(self) -> None:
         for _, proc in reversed(self.started):
@@ -122,13 +125,14 @@ def flwr(env: dict[str, str], *args: str) -> Any:
         pytest.fail(f"flwr {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
 
 
-def wait_for(what: str, check: Any, timeout: float, logs: str = "") -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> Any:
+    """Poll ``check`` until it answers; else fail showing the logs as they are then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if answer := check():
             return answer
         time.sleep(1.0)
-    pytest.fail(f"{what} within {timeout:g} s\n{logs}")
+    pytest.fail(f"{what} within {timeout:g} s\n{logs()}")
 
 
 def superlink_up(port: int) -> bool:
@@ -158,7 +162,9 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
         str(link),
         FEDLEDGER_PRIVATE_KEY=owner.key.hex(),
     )
-    wait_for("the SuperLink did not answer", lambda: superlink_up(link), 60, processes.tail("superlink"))
+    wait_for(
+        "the SuperLink did not answer", lambda: superlink_up(link), 60, lambda: processes.tail("superlink")
+    )
     keys = {}
     for node in range(NODES):
         key_file = tmp_path / f"participant-{node}.key"
@@ -194,11 +200,8 @@ def test_a_flower_deployment_with_one_supernode_per_participant_is_anchored_and_
         (run,) = flwr(flower_env, "ls", "fedledger-test", "--run-id", run_id)["runs"]
         return str(run["status"]) if str(run["status"]).startswith("finished") else None
 
-    logs = "\n".join(processes.tail(name) for name, _ in processes.started)
-    status = wait_for("the Flower run did not finish", finished, 420, logs)
-    assert status == "finished:completed" and result.exists(), "\n".join(
-        processes.tail(name, 60) for name, _ in processes.started
-    )
+    status = wait_for("the Flower run did not finish", finished, 420, processes.tail_all)
+    assert status == "finished:completed" and result.exists(), processes.tail_all()
     summary = json.loads(result.read_text())
     task = str(summary["task_id"])
     audited = devnet.cli_json("audit", "verify", "--task", task, "--no-cache")
