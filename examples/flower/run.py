@@ -1,6 +1,7 @@
 """Run the anchored Flower app with Flower's simulation engine: `python run.py [--clients 4] [--rounds 3] [--devnet]`.
 
-On the embedded default nothing else is needed; with `--devnet`, start one first (`fedledger devnet up`).
+On the embedded default nothing else is needed; with `--devnet`, start one first (`fedledger devnet up`, in this
+folder or any folder above it; $FEDLEDGER_STATE, $FEDLEDGER_RPC_URL, $FEDLEDGER_CONTRACT, $FEDLEDGER_IPFS_API win).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["FEDLEDGER_NUM_SERVER_ROUNDS"] = str(args.rounds)
     os.environ["FEDLEDGER_NUM_CLIENTS"] = str(args.clients)
-    os.environ["FEDLEDGER_RPC_URL"] = "" if args.devnet else "embedded"
+    if args.devnet:
+        _point_at_devnet()
+    else:
+        os.environ["FEDLEDGER_RPC_URL"] = "embedded"
     os.environ["FEDLEDGER_RESULT_FILE"] = args.result_file
     logging.getLogger("flwr").setLevel(logging.WARNING)
 
@@ -41,6 +45,21 @@ def main() -> None:
         num_supernodes=args.clients,
         backend_config={"client_resources": {"num_cpus": 2, "num_gpus": 0.0}},
     )
+
+
+def _point_at_devnet() -> None:
+    """Resolve the devnet's endpoints here, before any Flower process starts: a problem is one line, not a trace."""
+    from fedledger.cli.settings import ENV_CONTRACT, ENV_IPFS, ENV_RPC, open_ledger, resolve_endpoints
+    from fedledger.exceptions import FedLedgerError
+
+    try:
+        endpoints = resolve_endpoints(None, None, None)
+        open_ledger(endpoints)  # one round trip: is the chain there?
+    except FedLedgerError as exc:
+        sys.exit(f"error: {exc}")
+    os.environ[ENV_RPC] = endpoints.rpc_url
+    os.environ[ENV_CONTRACT] = endpoints.contract or ""
+    os.environ[ENV_IPFS] = endpoints.ipfs_api or ""
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Where commands find the chain, the contract, the IPFS node and the signer.
 
 Each setting comes from, in order: a command-line flag, an environment variable, the devnet state file
-(``.fedledger/devnet.json``, written by `fedledger devnet up`). Nothing is guessed beyond that: a missing setting
+(``.fedledger/devnet.json``, written by `fedledger devnet up`; ``$FEDLEDGER_STATE`` names another). The state file
+is found like git finds ``.git``: in the current folder or the nearest folder above it that has one, so commands
+work from any subfolder of the project that started the devnet. Nothing is guessed beyond that: a missing setting
 is a ConfigurationError that says which flag or variable to set.
 """
 
@@ -28,8 +30,19 @@ ENV_KEY = "FEDLEDGER_PRIVATE_KEY"
 DEFAULT_STATE = Path(".fedledger") / "devnet.json"
 
 
-def state_path() -> Path:
-    return Path(os.environ.get(ENV_STATE, str(DEFAULT_STATE)))
+def state_path(start: Path | None = None) -> Path:
+    """$FEDLEDGER_STATE, else the nearest ``.fedledger/devnet.json`` from ``start`` (the cwd) upwards.
+
+    When no folder up to the root has one, the answer is ``.fedledger/devnet.json`` in ``start``: where
+    `fedledger devnet up` creates it.
+    """
+    if os.environ.get(ENV_STATE):
+        return Path(os.environ[ENV_STATE])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_STATE).is_file():
+            return folder / DEFAULT_STATE
+    return here / DEFAULT_STATE
 
 
 def read_state(path: Path | None = None) -> dict[str, Any] | None:
@@ -59,8 +72,13 @@ def resolve_endpoints(rpc_url: str | None, contract: str | None, ipfs_api: str |
     ipfs = ipfs_api or os.environ.get(ENV_IPFS) or state.get("ipfs_api")
     address = contract or os.environ.get(ENV_CONTRACT) or state.get("contract_address")
     if not rpc:
+        where = (
+            f"${ENV_STATE} names {os.environ[ENV_STATE]}, which does not exist"
+            if os.environ.get(ENV_STATE)
+            else f"no {DEFAULT_STATE} in {Path.cwd()} or any folder above it"
+        )
         raise ConfigurationError(
-            f"no chain configured: run `fedledger devnet up`, or pass --rpc-url / set {ENV_RPC}"
+            f"no chain configured ({where}): run `fedledger devnet up`, or pass --rpc-url / set {ENV_RPC}"
         )
     from_block = int(state.get("deploy_block", 0)) if address == state.get("contract_address") else 0
     return Endpoints(rpc, address, ipfs, from_block)

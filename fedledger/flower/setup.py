@@ -2,21 +2,25 @@
 
 The embedded default keeps the chain in the ServerApp's process and serves it to the ClientApps' processes over
 loopback (``EmbeddedChainServer``); the content store is a local directory every process reads. On a devnet the
-clients talk to its node and IPFS daemon directly. Either way dev account 0 owns and aggregates the task and dev
-accounts 1..N are its participants, one per Flower node (``partition-id`` + 1).
+clients talk to its node and IPFS daemon directly. By default dev account 0 owns and aggregates the task and dev
+accounts 1..N are its participants, one per Flower node (``partition-id`` + 1); on a chain whose node manages no
+accounts, pass the owner's ``Signer`` (its private key) and the participants' addresses.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from web3 import Web3
+
 from fedledger import codec
 from fedledger.cli.settings import resolve_endpoints
 from fedledger.demo.runner import embedded_accounts
+from fedledger.exceptions import ConfigurationError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
@@ -46,10 +50,14 @@ def anchored_task(
     store_dir: Path | None = None,
     round_duration: int = 3600,
     quorum: int | None = None,
+    owner: Signer | None = None,
+    participants: Sequence[str] | None = None,
 ) -> Iterator[Anchor]:
     """Deploy (or reuse) the round contract, create a task for ``num_clients`` nodes, yield its ``Anchor``.
 
-    The quorum defaults to a majority of the nodes, so that one bad update does not fail a round.
+    The quorum defaults to a majority of the nodes, so that one bad update does not fail a round. ``owner``
+    (default: the node's dev account 0) creates and aggregates the task; ``participants`` (default: dev accounts
+    1..``num_clients``) are the addresses whose updates it accepts.
     """
     with ExitStack() as stack:
         if rpc_url == EMBEDDED:
@@ -65,7 +73,7 @@ def anchored_task(
         else:
             endpoints = resolve_endpoints(rpc_url or None, contract, ipfs_api)
             w3 = connect(endpoints.rpc_url)
-            owner = Signer(w3.eth.accounts[0])
+            owner = owner or _dev_account(w3, 0)
             ledger = (
                 Ledger(w3, endpoints.contract, from_block=endpoints.from_block)
                 if endpoints.contract
@@ -73,7 +81,10 @@ def anchored_task(
             )
             store = open_store(endpoints.ipfs_api or f"local:{store_dir}")
             client_rpc, client_ipfs = endpoints.rpc_url, endpoints.ipfs_api or f"local:{store_dir}"
-        owner = Signer(ledger.w3.eth.accounts[0])
+        owner = owner or _dev_account(ledger.w3, 0)
+        members = list(
+            participants or [_dev_account(ledger.w3, i).address for i in range(1, num_clients + 1)]
+        )
         data = codec.encode(initial)
         task_id, _ = ledger.create_task(
             owner,
@@ -85,7 +96,7 @@ def anchored_task(
             strategy=spec,
             limits=TaskLimits(grace_period=round_duration),
         )
-        for account in ledger.w3.eth.accounts[1 : num_clients + 1]:
+        for account in members:
             ledger.add_participant(owner, task_id, account)
         ledger.open_round(owner, task_id)
         client_view = {
@@ -94,3 +105,14 @@ def anchored_task(
             "fedledger-ipfs-api": client_ipfs,
         }
         yield Anchor(ledger, store, owner, task_id, client_view)
+
+
+def _dev_account(w3: Web3, index: int) -> Signer:
+    """The node's dev account ``index`` (devnets and the embedded chain manage their accounts' keys)."""
+    accounts = w3.eth.accounts
+    if index >= len(accounts):
+        raise ConfigurationError(
+            f"the chain's node manages {len(accounts)} accounts, no dev account {index}: pass the task owner's "
+            "key and the participants' addresses"
+        )
+    return Signer(accounts[index])
