@@ -76,6 +76,11 @@ class StrategySpec:
         return dict(self.params).get(key, default)
 
     @property
+    def weights_by_samples(self) -> bool:
+        """FedAvg, clipped FedAvg and FedSGD weight each update by the samples its participant claims."""
+        return self.name in ("fedavg", "fedsgd")
+
+    @property
     def sends_gradients(self) -> bool:
         """FedSGD participants send gradients; every other rule takes locally trained weights."""
         return self.name == "fedsgd"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -75,16 +76,34 @@ class TaskRequest:
     seed: int
     open_round: bool
     limits: TaskLimits
+    max_samples: int | None = None  # as given: None means the flag was left out
 
 
 def _check_rule(request: TaskRequest) -> str:
-    """The canonical spec, refusing what no aggregator could run with this quorum or sample size."""
-    rule = strategy_from_spec(parse_spec(request.strategy))
+    """The canonical spec, refusing what no aggregator could run with this quorum or sample size, and defaults
+    that invite abuse: a sample-weighted rule without a cap, a trimmed mean that trims nothing at its quorum."""
+    spec = parse_spec(request.strategy)
+    rule = strategy_from_spec(spec)
     if request.quorum < rule.min_updates():
         raise ConfigurationError(
             f"{rule.spec} needs at least {rule.min_updates()} valid updates per round; raise --quorum to "
             f"{rule.min_updates()} or more"
         )
+    if spec.weights_by_samples and request.max_samples is None:
+        raise ConfigurationError(
+            f"{rule.spec} weights each update by the samples its participant claims: without a cap one "
+            "participant can claim 10^9 and take the whole model. Pass --max-samples N (the most one update may "
+            "claim), or --max-samples 0 to accept any claim"
+        )
+    if spec.name == "trimmed_mean":
+        beta = float(spec.get("beta", 0.1) or 0.1)
+        if math.floor(beta * request.quorum) == 0:
+            smallest = math.ceil(1 / beta)
+            raise ConfigurationError(
+                f"{rule.spec} trims floor({beta!r} x {request.quorum}) = 0 updates at quorum {request.quorum}: "
+                f"one attacker could move every coordinate. Raise --quorum to {smallest} or more, or beta to "
+                f"{1 / request.quorum:.3g} or more"
+            )
     sampled = request.limits.clients_per_round
     if sampled and request.quorum > sampled:
         raise ConfigurationError(f"quorum {request.quorum} is larger than --clients-per-round {sampled}")
@@ -169,8 +188,13 @@ def create(
         ),
     ] = "fedavg",
     max_samples: Annotated[
-        int, typer.Option(min=0, max=MAX_UINT64, help="Most samples one submission may claim (0: no cap).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0,
+            max=MAX_UINT64,
+            help="Most samples one submission may claim; required for fedavg/fedsgd (0: no cap, said explicitly).",
+        ),
+    ] = None,
     max_update_bytes: Annotated[
         int, typer.Option(min=1, max=MAX_UINT64, help="Largest update in bytes (auditors apply it too).")
     ] = DEFAULT_MAX_UPDATE_BYTES,
@@ -203,7 +227,7 @@ def create(
 ) -> None:
     """Create a task (the signer owns it), add its participants and open round 1."""
     limits = TaskLimits(
-        max_samples=max_samples,
+        max_samples=max_samples or 0,
         max_update_bytes=max_update_bytes,
         grace_period=round_duration if grace_period is None else grace_period,
         clients_per_round=clients_per_round,
@@ -219,6 +243,7 @@ def create(
         seed,
         open_round,
         limits,
+        max_samples,
     )
     ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
     run_command(lambda: _create(ctx, request, json_))

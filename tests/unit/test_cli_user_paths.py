@@ -67,9 +67,10 @@ class Chain:
 
     def create_task(self, *extra: str) -> int:
         initial = self.model_file(0.0, "initial.safetensors")
+        cap = [] if "--max-samples" in extra else ["--max-samples", "1000"]
         done = self.run(
             "task", "create", "--participants", "1,2", "--quorum", "1", "--model-file", str(initial), "--json",
-            *extra,
+            *cap, *extra,
         )
         assert done.exit_code == 0, done.output
         return int(json.loads(done.stdout)["task_id"])
@@ -152,10 +153,38 @@ def test_error_lines_are_never_wrapped_when_stderr_is_not_a_terminal(tmp_path: P
 def test_task_create_without_participants_is_refused_before_any_transaction(chain: Chain) -> None:
     initial = chain.model_file(0.0, "initial.safetensors")
 
-    done = chain.run("task", "create", "--quorum", "1", "--model-file", str(initial))
+    done = chain.run("task", "create", "--quorum", "1", "--model-file", str(initial), "--max-samples", "0")
 
     assert done.exit_code == 2 and "no --participants" in done.output and "--no-open" in done.output
     assert chain.ledger.task_count() == 0
+
+
+def test_a_sample_weighted_rule_needs_an_explicit_cap(chain: Chain) -> None:
+    initial = chain.model_file(0.0, "initial.safetensors")
+    base = ["task", "create", "--participants", "1,2", "--quorum", "1", "--model-file", str(initial)]
+
+    no_cap = chain.run(*base)
+    fedsgd = chain.run(*base, "--strategy", "fedsgd:lr=0.1")
+    explicit_none = chain.run(*base, "--max-samples", "0", "--json")
+    median = chain.run(*base, "--strategy", "median", "--json")
+
+    assert no_cap.exit_code == 2 and "--max-samples N" in no_cap.output and "10^9" in no_cap.output
+    assert fedsgd.exit_code == 2
+    assert explicit_none.exit_code == 0 and json.loads(explicit_none.stdout)["limits"]["max_samples"] == 0
+    assert median.exit_code == 0  # not weighted by samples: no cap needed
+    assert chain.ledger.task_count() == 2
+
+
+def test_a_trimmed_mean_that_trims_nothing_at_its_quorum_is_refused(chain: Chain) -> None:
+    initial = chain.model_file(0.0, "initial.safetensors")
+    args = ["task", "create", "--participants", ",".join(str(i) for i in range(1, 10)), "--model-file", str(initial)]
+
+    nothing = chain.run(*args, "--strategy", "trimmed_mean:beta=0.1", "--quorum", "5")
+    one = chain.run(*args, "--strategy", "trimmed_mean:beta=0.125", "--quorum", "8")
+    wider = chain.run(*args, "--strategy", "trimmed_mean:beta=0.2", "--quorum", "5")
+
+    assert nothing.exit_code == 2 and "trims floor(0.1 x 5) = 0" in nothing.output and "--quorum to 10" in nothing.output
+    assert one.exit_code == 0 and wider.exit_code == 0
 
 
 def test_key_file_and_account_together_are_refused(chain: Chain) -> None:
