@@ -27,9 +27,8 @@ from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
-from fedledger.demo.runner import embedded_accounts
 from fedledger.history import task_history
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
 from fl_node.data import load_dataset, partition

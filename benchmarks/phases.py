@@ -33,12 +33,11 @@ from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.cid import compute_cid
-from fedledger.demo.runner import embedded_accounts
 from fedledger.devnet import manager
 from fedledger.fetch import fetch_model
 from fedledger.fetching import RoundFetcher
 from fedledger.history import task_history
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import ContentStore, KuboStore, LocalStore
 from fl_node.data import load_dataset, partition

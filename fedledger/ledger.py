@@ -448,3 +448,13 @@ def _tx_result(receipt: Any) -> rec.TxResult:
     return rec.TxResult(
         "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"]), int(receipt["blockNumber"])
     )
+
+
+def embedded_accounts(w3: Web3, count: int) -> list[Signer]:
+    """The first ``count`` accounts of the embedded chain, creating and funding more than its ten if needed."""
+    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    while len(w3.eth.accounts) < count:
+        key = f"0x{0xFED000 + len(w3.eth.accounts):064x}"
+        address = tester.add_account(key)
+        tester.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21000})
+    return [Signer(a) for a in w3.eth.accounts[:count]]

@@ -28,9 +28,8 @@ from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
-from fedledger.demo.runner import embedded_accounts
 from fedledger.history import task_history
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
 from fl_node.data import DatasetSplit, load_dataset, partition

@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
@@ -28,7 +26,7 @@ from fedledger.exceptions import ConfigurationError
 from fedledger.explorer import report_data
 from fedledger.explorer import write_report as write_page
 from fedledger.history import task_history
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.store import LocalStore
 from fedledger.strategy_spec import parse_spec
 from fl_node.data import load_dataset, partition
@@ -187,11 +185,3 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
     return report
 
 
-def embedded_accounts(w3: Web3, count: int) -> list[Signer]:
-    """The first ``count`` accounts of the embedded chain, creating and funding more than its ten if needed."""
-    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    while len(w3.eth.accounts) < count:
-        key = f"0x{0xFED000 + len(w3.eth.accounts):064x}"
-        address = tester.add_account(key)
-        tester.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21000})
-    return [Signer(a) for a in w3.eth.accounts[:count]]

@@ -18,11 +18,10 @@ from pathlib import Path
 from web3 import Web3
 
 from fedledger import codec
-from fedledger.cli.settings import resolve_endpoints
-from fedledger.demo.runner import embedded_accounts
+from fedledger.endpoints import resolve_endpoints
 from fedledger.exceptions import ConfigurationError
 from fedledger.flower.bridge import EmbeddedChainServer
-from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import ContentStore, LocalStore, open_store
 
