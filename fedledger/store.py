@@ -14,8 +14,6 @@ timeout and every error message in view. The same client talks to Kubo and to js
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +30,7 @@ from fedledger.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from fedledger.files import write_atomic
 
 __all__ = ["ContentStore", "KuboStore", "LocalStore", "api_url", "open_store", "verify_content"]
 
@@ -119,18 +118,9 @@ class LocalStore:
         path = self._path(cid)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         except OSError as exc:
             raise StoreError(f"cannot write to {self.describe()}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data, error=StoreError)
         return cid
 
     def get(self, cid: str, *, timeout: float | None = None, max_bytes: int | None = None) -> bytes:
