@@ -16,7 +16,6 @@ port 5003 would collide between two daemons), no swarm listeners, no bootstrap p
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -27,6 +26,7 @@ import requests
 
 from fedledger.devnet import processes
 from fedledger.exceptions import DevnetError
+from fedledger.files import write_atomic
 
 __all__ = ["IpfsDaemon", "find_free_port", "project_root"]
 find_free_port = processes.find_free_port
@@ -116,9 +116,7 @@ class IpfsDaemon:
         config["Bootstrap"] = []
         config.setdefault("Discovery", {})["MDNS"] = {"Enabled": False, "Interval": 10}
         config["Discovery"]["webRTCStar"] = {"Enabled": False}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(config, indent=2).encode(), error=DevnetError)
 
     def clear_stale_lock(self) -> bool:
         """Remove the repo lock a killed daemon left behind; return whether there was one.

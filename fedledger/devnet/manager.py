@@ -30,6 +30,7 @@ from fedledger.devnet.chain_node import (
 )
 from fedledger.devnet.ipfs_daemon import IpfsDaemon
 from fedledger.exceptions import ChainError, DevnetError
+from fedledger.files import write_atomic
 from fedledger.ledger import Ledger, Signer, connect
 
 DEFAULT_RPC_PORT = 8545
@@ -62,9 +63,7 @@ def _read(state_file: Path) -> dict[str, Any] | None:
 
 def _write(state_file: Path, state: dict[str, Any]) -> None:
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, state_file)
+    write_atomic(state_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode(), error=DevnetError)
 
 
 def _running(state: dict[str, Any] | None) -> dict[str, int]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from fedledger.files import write_atomic
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
@@ -307,8 +308,6 @@ def write_report(report: dict[str, Any], directory: Path) -> list[Path]:
         ("index.html", render_html(report)),
     ):
         target = directory / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(target, text.encode("utf-8"))
         written.append(target)
     return written
