@@ -10,20 +10,16 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from flwr_cli import BIN, flwr
 
 pytest.importorskip("flwr", reason="the [flower] extra (make test installs it)")
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "flower"
-BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -67,22 +63,6 @@ def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
                 os.killpg(pid, signal.SIGKILL)  # the SuperLink runs in its own session, with its children
             except (ProcessLookupError, PermissionError):
                 pass
-
-
-def flwr(env: dict[str, str], *args: str) -> Any:
-    done = subprocess.run(
-        [str(BIN / "flwr"), *args, "--format", "json"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"flwr {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
 
 
 def test_flwr_run_local_with_flowers_default_two_nodes_finishes_and_audits_ok(

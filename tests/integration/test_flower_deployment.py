@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,12 +21,11 @@ import pytest
 import requests
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet, free_port
 from eth_account import Account
+from flwr_cli import BIN, flwr
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("flwr", reason="the [flower] extra (make test installs it)")
 
-BIN = Path(sys.executable).parent
-EXAMPLE = ROOT / "examples" / "flower"
 # Hardhat's and anvil's dev accounts (the devnet's): well-known keys, for tests only
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 NODES, ROUNDS = 2, 2
@@ -106,23 +104,6 @@ def processes(tmp_path: Path, flower_env: dict[str, str]) -> Iterator[Processes]
         yield procs
     finally:
         procs.stop()
-
-
-def flwr(env: dict[str, str], *args: str) -> Any:
-    """`flwr ARGS --format json` from the example's folder; its JSON answer."""
-    done = subprocess.run(
-        [str(BIN / "flwr"), *args, "--format", "json"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"flwr {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> Any:
