@@ -40,7 +40,9 @@ def emit_json(payload: Any) -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    grid = Table(title=title, title_justify="left")
+    """A titled table; the title is its own line (a table title would wrap at the table's width, cutting addresses)."""
+    out.print(title, markup=False, soft_wrap=True, style="italic")
+    grid = Table()
     for column in columns:
         grid.add_column(column)
     for row in rows:

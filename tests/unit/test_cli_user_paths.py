@@ -228,6 +228,7 @@ def test_task_show_and_list_read_as_text_not_python(chain: Chain) -> None:
     assert " UTC (in " in shown.output  # the deadline as a date and how far away it is
     assert "max_samples" in shown.output and "100" in shown.output
     assert "1 task on" in listed.output and "fedavg" in listed.output
+    assert any(chain.ledger.address in line for line in listed.output.splitlines())  # never cut in two
     assert "2 participants" in members.output
 
 
