@@ -1,8 +1,8 @@
-// Hardhat 3: the devnet (`npx hardhat node --hostname 127.0.0.1`, chain id 31337), the contract build and the
-// contract tests (`npx hardhat test mocha`, tests in tests/contracts/).
+// Hardhat 3: the contract build and the contract tests (`npx hardhat test mocha`, tests in tests/contracts/). The
+// devnet is anvil (`fedledger devnet up`), not Hardhat's node.
 //
 // The compiler is the npm `solc` package (solc-js), so nothing is downloaded. SOLC_SETTINGS must stay identical to
-// fedledger/compile.py's: tests/unit/test_compile_artifact.py checks that Hardhat's bytecode equals the Python
+// tools/compile_contract.py's: tests/unit/test_compile_artifact.py checks that Hardhat's bytecode equals the Python
 // artifact's. With appendCBOR off no metadata hash is appended, so source paths and comments do not reach the
 // bytecode.
 import { createRequire } from "node:module";

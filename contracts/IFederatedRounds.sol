@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity ^0.8.28;
+pragma solidity 0.8.28;
 
 /// @title IFederatedRounds
 /// @notice Errors, events and external functions of the fedledger round contract. The events are the public audit

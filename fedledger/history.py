@@ -171,17 +171,6 @@ def add_close_times(ledger: Ledger, history: TaskHistory) -> None:
             record.closed_time = times[block]
 
 
-def current_members(history: TaskHistory) -> list[str]:
-    """The allowlist now, in the order accounts joined."""
-    members: dict[str, None] = {}
-    for change in history.participants:
-        if change.added:
-            members[change.participant] = None
-        else:
-            members.pop(change.participant, None)
-    return list(members)
-
-
 def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
     well_formed = len(r.reasons) == len(r.submissions)  # the contract refuses others; never trust it blindly
     outcomes = r.outcomes if r.reasons and well_formed else [None] * len(r.submissions)

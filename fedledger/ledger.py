@@ -19,8 +19,9 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 
+from fedledger import __version__
 from fedledger import records as rec
-from fedledger.artifact import load_artifact
+from fedledger.artifact import code_hash, known_versions, load_artifact
 from fedledger.events import EventLog
 from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError, ContractRevertError
 from fedledger.revert import RevertDecoder, revert_data
@@ -80,23 +81,27 @@ class Ledger:
     """The round contract at ``address`` on ``w3``."""
 
     def __init__(self, w3: Web3, address: str, *, from_block: int = 0, tx_timeout: float = 120.0) -> None:
-        artifact = load_artifact()
         if not isinstance(address, str) or not Web3.is_address(address):
             raise ConfigurationError(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)")
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
-        self.contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.from_block = from_block
         self.tx_timeout = tx_timeout
-        self._revert = RevertDecoder(artifact["abi"])
-        self._check_code(artifact["deployedBytecode"])
+        self._revert = RevertDecoder(load_artifact()["abi"])
+        abi = self._deployed_abi()
+        self._revert = RevertDecoder(abi)
+        self.contract = w3.eth.contract(address=self.address, abi=abi)
         self.events = EventLog(w3, self.contract, from_block, self._call)
         # Views name a caller: without one, web3's eth-tester middleware lists every account to pick one (25 ms
         # a view with 200 accounts); eth-tester also wants a funded caller, so the embedded chain uses account 0.
         self._view_from = w3.eth.accounts[0] if _is_embedded(w3) else VIEW_CALLER
 
-    def _check_code(self, expected: str) -> None:
-        """Refuse an address that holds no contract, or a contract that is not this version's round contract."""
+    def _deployed_abi(self) -> list[Any]:
+        """The ABI of the round-contract version deployed at the address, known by its runtime-code hash.
+
+        Refuses an address that holds no contract, or a contract that is no version this client reads
+        (``fedledger.artifact.known_versions``), naming its code hash.
+        """
         code = bytes(self._call(lambda: self.w3.eth.get_code(self.address)))
         chain = self._call(lambda: self.w3.eth.chain_id)
         if not code:
@@ -104,11 +109,16 @@ class Ledger:
                 f"no contract at {self.address} on chain {chain}: wrong address or a restarted devnet? "
                 "Run `fedledger devnet up` again or pass the right --contract."
             )
-        if code != bytes.fromhex(expected.removeprefix("0x")):
+        known = known_versions()
+        version = known.get(code_hash(code))
+        if version is None:
             raise ChainError(
-                f"the contract at {self.address} on chain {chain} is not a fedledger round contract of this "
-                "version (its code differs from the committed artifact); pass the right --contract"
+                f"the contract at {self.address} on chain {chain} is no fedledger round contract this client "
+                f"reads: its runtime code hash {code_hash(code)} is none of the {len(known)} known to fedledger "
+                f"{__version__}; pass the right --contract, or upgrade fedledger if the contract is newer"
             )
+        abi: list[Any] = version["abi"]
+        return abi
 
     @classmethod
     def deploy(cls, w3: Web3, signer: Signer) -> tuple[Ledger, rec.TxResult]:

@@ -9,6 +9,9 @@ The compiler settings and source unit names are those of ``hardhat.config.js`` (
 ``project/contracts/X.sol``), so Hardhat's bytecode and ours are the same bytes; a test checks it. With
 ``appendCBOR`` off no metadata hash is appended, so neither paths nor comments reach the bytecode.
 
+Writing the artifact also registers it in ``fedledger/artifacts/history.json`` (runtime-code hash -> ABI), which
+keeps every version ever compiled: clients read the contracts older releases deployed (``fedledger.artifact``).
+
 Usage::
 
     python tools/compile_contract.py            # rewrite the artifact (`make compile`)
@@ -25,7 +28,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fedledger.artifact import ARTIFACT_NAME, CONTRACT_NAME, load_artifact
+from fedledger.artifact import (
+    ARTIFACT_NAME,
+    CONTRACT_NAME,
+    HISTORY_NAME,
+    history_entry,
+    load_artifact,
+    load_history,
+)
 from fedledger.exceptions import ConfigurationError
 
 __all__ = ["compile_contracts", "find_solc", "load_artifact", "main", "render_artifact", "write_artifact"]
@@ -143,6 +153,17 @@ def compile_contracts(contracts_dir: Path | None = None, solc_binary: Path | Non
     }
 
 
+def history_path() -> Path:
+    """Where the committed registry of contract versions lives in the source tree."""
+    return _REPO_ROOT / "fedledger" / "artifacts" / HISTORY_NAME
+
+
+def render_history(artifact: dict[str, Any], history: dict[str, Any]) -> str:
+    """The registry with ``artifact`` added (kept when already there), in the artifact's byte-stable text form."""
+    key, entry = history_entry(artifact)
+    return render_artifact({**history, key: entry})
+
+
 def render_artifact(artifact: dict[str, Any]) -> str:
     """The artifact's one byte-stable text form: sorted keys, two-space indent, trailing newline."""
     return json.dumps(artifact, sort_keys=True, indent=2) + "\n"
@@ -152,7 +173,9 @@ def write_artifact(path: Path | None = None) -> Path:
     """Compile and write the artifact to ``path`` (default: the committed one); returns the path written."""
     path = path or artifact_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_artifact(compile_contracts()), encoding="utf-8")
+    artifact = compile_contracts()
+    path.write_text(render_artifact(artifact), encoding="utf-8")
+    history_path().write_text(render_history(artifact, load_history()), encoding="utf-8")
     return path
 
 
@@ -167,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     fresh = render_artifact(compile_contracts())
     target = artifact_path()
     committed = target.read_text(encoding="utf-8") if target.is_file() else ""
-    if committed != fresh:
+    history = history_path().read_text(encoding="utf-8") if history_path().is_file() else ""
+    if committed != fresh or history != render_history(json.loads(fresh), load_history()):
         print(
-            f"{target} is stale: it differs from a fresh compile of contracts/. "
+            f"{target} is stale: it differs from a fresh compile of contracts/ (or {HISTORY_NAME} lacks it). "
             "Run `make compile` and commit the result.",
             file=sys.stderr,
         )

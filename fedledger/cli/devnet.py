@@ -1,4 +1,4 @@
-"""`fedledger devnet up|status|down`: the local Hardhat node + IPFS daemon the multi-process workflow runs on."""
+"""`fedledger devnet up|status|down`: the local anvil chain + IPFS daemon the multi-process workflow runs on."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -238,7 +237,3 @@ def down(state_file: Path) -> dict[str, str]:
     _write(state_file, {**state, "pids": {}, "identities": {}, "stopped_at": int(time.time())})
     return result
 
-
-def wipe(state_file: Path) -> None:
-    """Remove the chain state (not the IPFS repo) so that the next `up` starts a new chain."""
-    shutil.rmtree(state_file.parent / "chain", ignore_errors=True)

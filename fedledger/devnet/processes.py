@@ -1,6 +1,6 @@
 """Background daemons for the devnet: Node 22 lookup, loopback port checks, detached start, liveness, stop.
 
-Shared by the Hardhat node and the js-ipfs daemon. Daemons run detached in their own session (process group), so
+Shared by the anvil chain and the js-ipfs daemon. Daemons run detached in their own session (process group), so
 they outlive the `fedledger devnet up` that started them, and `devnet down` can stop exactly that group.
 """
 

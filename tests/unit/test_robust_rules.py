@@ -1,5 +1,6 @@
 """Robust rules and norm-clipped FedAvg: known answers computed independently, robustness against scaled updates,
-determinism to the bit, and the fixed-order sums they stand on."""
+independence from the order of updates, and the fixed-order sums they stand on. Determinism to the bit across
+machines: tests/unit/test_golden_vectors.py."""
 
 from __future__ import annotations
 
@@ -135,15 +136,9 @@ def test_sample_counts_do_not_move_the_robust_rules() -> None:
 @pytest.mark.parametrize(
     "spec", ["fedavg", "fedavg:clip=3.0", "median", "trimmed_mean:beta=0.2", "krum:f=1", "multikrum:f=1,m=3"]
 )
-def test_same_input_gives_identical_bytes_and_the_spec_round_trips(spec: str) -> None:
-    rng = np.random.default_rng(7)
-    updates = [
-        ({k: rng.normal(size=v.shape).astype(np.float32) for k, v in BASE.items()}, 5 + i) for i in range(6)
-    ]
+def test_the_spec_round_trips(spec: str) -> None:
+    # Determinism to the bit, across machines, is pinned by the golden vectors (test_golden_vectors.py).
     rule = strategy_from_spec(spec)
-    first, second = rule.aggregate(BASE, list(updates)), rule.aggregate(BASE, list(updates))
-    assert codec.encode(first.tensors) == codec.encode(second.tensors)
-    assert first.rejected == second.rejected
     assert rule.spec == spec and strategy_from_spec(rule.spec) == rule
 
 

@@ -1,18 +1,18 @@
-"""Aggregation rules: hand-computed examples, bit-exact determinism, and the streaming accumulator."""
+"""Aggregation rules: hand-computed examples and the streaming accumulator.
+
+Bit-exact determinism across machines is pinned by committed digests (tests/unit/test_golden_vectors.py), not by
+aggregating twice in one process, which cannot see a numpy, BLAS or CPU change.
+"""
 
 from __future__ import annotations
 
 import ast
 import gc
-import random
 import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import aggregator
 from aggregator.strategies import (
@@ -26,29 +26,10 @@ from fedledger import codec
 from fedledger.exceptions import ConfigurationError
 
 SHAPES = {"layers.0.weight": (3, 2), "layers.0.bias": (3,), "layers.1.weight": (1, 3)}
-FINITE = st.floats(min_value=-1e3, max_value=1e3, width=32, allow_nan=False)
 
 
 def model(**values: list[float]) -> codec.Tensors:
     return {name: np.asarray(value, dtype=np.float32) for name, value in values.items()}
-
-
-@st.composite
-def ordered_updates(draw: st.DrawFn) -> list[tuple[str, codec.Tensors, int]]:
-    """(participant id, tensors, num_samples) triples with the same names/shapes, sorted by participant id."""
-    count = draw(st.integers(min_value=1, max_value=6))
-    ids = draw(
-        st.lists(
-            st.text("0123456789abcdef", min_size=4, max_size=4), min_size=count, max_size=count, unique=True
-        )
-    )
-    updates = []
-    for pid in sorted(ids):
-        tensors = {
-            name: draw(hnp.arrays(np.float32, shape, elements=FINITE)) for name, shape in SHAPES.items()
-        }
-        updates.append((pid, tensors, draw(st.integers(min_value=1, max_value=10_000))))
-    return updates
 
 
 BASE = {name: np.zeros(shape, np.float32) for name, shape in SHAPES.items()}
@@ -90,38 +71,6 @@ def test_fedavg_sums_in_float64_and_casts_once() -> None:
 
     # Assert
     np.testing.assert_allclose(result["w"], np.array([1.0 / 3.0], np.float32))
-
-
-@settings(max_examples=40, deadline=None)
-@given(ordered_updates())
-def test_same_ordered_input_gives_identical_bytes(updates: list[tuple[str, codec.Tensors, int]]) -> None:
-    # Prepare
-    pairs = [(tensors, n) for _, tensors, n in updates]
-
-    # Execute
-    first = codec.encode(FedAvg().aggregate(BASE, pairs).tensors)
-    second = codec.encode(FedAvg().aggregate(BASE, list(pairs)).tensors)
-
-    # Assert
-    assert first == second
-
-
-@settings(max_examples=40, deadline=None)
-@given(ordered_updates(), st.randoms(use_true_random=False))
-def test_canonical_ordering_makes_arrival_order_irrelevant(
-    updates: list[tuple[str, codec.Tensors, int]], rnd: random.Random
-) -> None:
-    # Prepare: the same updates arrive in another order; the caller sorts by participant id before aggregating
-    arrived = list(updates)
-    rnd.shuffle(arrived)
-    canonical = sorted(arrived, key=lambda update: update[0])
-
-    # Execute
-    expected = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in updates]).tensors)
-    got = codec.encode(FedAvg().aggregate(BASE, [(t, n) for _, t, n in canonical]).tensors)
-
-    # Assert
-    assert got == expected
 
 
 def test_running_sum_holds_one_float64_accumulator_per_tensor_and_no_updates() -> None:
