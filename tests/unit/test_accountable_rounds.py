@@ -535,3 +535,22 @@ def test_cids_compare_by_identity_not_by_text(tmp_path: Path) -> None:
     assert [e.reason for e in outcome.excluded] == ["cid_mismatch"]
     assert outcome.excluded[0].participant == fed.people[2].address
     assert fed.verify()[0][0] == "OK"
+
+
+def test_a_200000_character_cid_is_excluded_as_cid_mismatch_and_the_round_finalizes(tmp_path: Path) -> None:
+    # Prepare: participant 2 registers its update under a 200,000-character "CID" (quadratic to parse)
+    fed = Federation(tmp_path, participants=3, quorum=2)
+    for who in range(2):
+        fed.submit(who, codec.encode(model(float(who + 1))))
+    update = codec.encode(model(3.0))
+    register = fed.ledger.contract.functions.submitUpdate(
+        fed.task, 1, codec.model_digest(update), "b" + "a" * 199_999, 10
+    )
+    register.transact({"from": fed.people[2].address, "gas": 20_000_000})  # ~8M gas: past the helper's fixed limit
+    # Execute
+    outcome = fed.coordinator.close_round(fed.task)
+    # Assert: excluded by its length, named in the reason; the audit agrees
+    assert not outcome.failed and len(outcome.included) == 2
+    assert [(e.participant, e.reason) for e in outcome.excluded] == [(fed.people[2].address, "cid_mismatch")]
+    assert "200000 characters" in outcome.excluded[0].detail
+    assert fed.verify() == [("OK", "re-derived from 2 of 3 updates")]
