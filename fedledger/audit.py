@@ -159,7 +159,7 @@ class _RoundCheck:
         if early:
             return self.verdict("MISMATCH", early)
         if record.failed is not None and not self._aggregator_failed_with_quorum():
-            return self.verdict("FAILED", self._failure_reason())
+            return self.verdict("FAILED", self._failure_reason(), notes=self._ignored_reasons())
         if record.reasons and len(record.reasons) != len(record.submissions):
             return self.verdict(
                 "MISMATCH",
@@ -205,6 +205,13 @@ class _RoundCheck:
             failed.closed_by == self.record.aggregator
             and len(self.record.submissions) >= self.history.created.quorum
         )
+
+    def _ignored_reasons(self) -> list[str]:
+        """A note when the round's failure carries reasons from someone who was not its aggregator."""
+        sender = self.record.ignored_reasons_by
+        if not sender:
+            return []
+        return [f"reasons given by {sender}, who is not the aggregator, are not outcomes and were ignored"]
 
     def _failure_reason(self) -> str:
         quorum, count = self.history.created.quorum, len(self.record.submissions)

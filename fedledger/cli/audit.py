@@ -93,7 +93,7 @@ def _print_history(data: dict[str, Any]) -> None:
                 r["round"],
                 s["index"],
                 s["participant"],
-                s["outcome"] or "pending",
+                s["outcome"] or ("round failed" if r["status"] == "failed" else "pending"),
                 s["num_samples"],
                 _weight(s["weight"]),
             ]

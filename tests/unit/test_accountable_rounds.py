@@ -501,6 +501,34 @@ def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not
     assert "after its grace period" in reason
 
 
+def test_reasons_a_stranger_sends_when_failing_a_round_are_not_outcomes_anywhere(tmp_path: Path) -> None:
+    # Prepare: two valid updates; past deadline + grace a participant (not the aggregator) fails the round,
+    # accusing both honest updates
+    from fedledger.explorer import report_data
+
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    stranger = fed.people[2].address
+    fed.ledger.close_failed_round(
+        fed.people[2], fed.task, 1, reasons=encode_outcomes(["malformed", "digest_mismatch"])
+    )
+    # Execute
+    history = history_json(task_history(fed.ledger, fed.task))["rounds"][0]
+    page = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    verdict = fed.verdicts()[0]
+    # Assert: nobody is shown as excluded; the history names who sent the ignored reasons; the audit notes it
+    assert [s["outcome"] for s in history["submissions"]] == [None, None]
+    assert history["excluded"] == [] and history["ignored_reasons_by"] == stranger
+    cells = page["matrix"]["cells"]
+    assert [cells[p.address]["1"]["outcome"] for p in fed.people[:2]] == ["round failed"] * 2
+    assert verdict.verdict == "FAILED"
+    assert verdict.notes == [
+        f"reasons given by {stranger}, who is not the aggregator, are not outcomes and were ignored"
+    ]
+
+
 # ------------------------------------------------------------------------- unavailable and CID identity
 
 
