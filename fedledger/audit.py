@@ -30,12 +30,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from fedledger import codec
 from fedledger.audit_cache import VerifiedRounds
 from fedledger.exceptions import (
     CodecError,
     ConfigurationError,
     ContentMismatchError,
+    NonFiniteModelError,
     StoreError,
 )
 from fedledger.fetch import fetch_model
@@ -172,6 +175,10 @@ class _RoundCheck:
             return self.verdict("UNVERIFIED", f"cannot re-derive: {exc}")
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
+        except NonFiniteModelError as exc:  # the rules give no finite model: none may be committed
+            if record.finalized is not None:
+                return self.verdict("MISMATCH", f"global model is not finite: {exc}")
+            return self.verdict("FAILED", f"round failed: {exc}")
 
     def _closed_early(self) -> str:
         """Why the round was finalized before its deadline without someone it had to wait for ("" if it was not).
@@ -389,6 +396,13 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
+        if _not_finite(self._global):
+            return self.verdict(
+                "MISMATCH",
+                f"global model is not finite: {final.global_cid} has NaN or infinite values",
+                submissions=checks,
+                notes=notes,
+            )
         if recomputed != final.global_digest:
             return self.verdict(
                 "MISMATCH",
@@ -436,6 +450,11 @@ class _RoundCheck:
 
 
 CheckStatus = Literal["ok", "mismatch", "unverified", "note"]
+
+
+def _not_finite(model: codec.Tensors | Exception | None) -> bool:
+    """Whether a fetched model holds a NaN or infinity (never a global model the rules give)."""
+    return isinstance(model, dict) and not all(bool(np.isfinite(t).all()) for t in model.values())
 
 
 def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
