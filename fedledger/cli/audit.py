@@ -234,9 +234,10 @@ def verify(
         typer.Option(
             min=0.0,
             metavar="SECONDS",
-            help="The most time spent fetching one round's content (each CID also has its own 30 s window): "
-            "needed content not fetched by then makes the round UNVERIFIED; a recorded `unavailable` not "
-            "re-checked by then is only noted.",
+            help="The most time spent fetching one round's content, so an audit's time per round is at most "
+            "this plus the time to check what arrived (each CID also has its own 30 s window): needed content "
+            "not fetched by then makes the round UNVERIFIED; a recorded `unavailable` not re-checked by then is "
+            "only noted.",
         ),
     ] = DEFAULT_FETCH_BUDGET,
     rpc_url: RpcOpt = None,
