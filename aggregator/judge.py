@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from aggregator.strategies import NoUpdatesError, strategy_from_spec
+import numpy as np
+
+from aggregator.strategies import FedSGD, NoUpdatesError, strategy_from_spec
 from aggregator.validation import validate_update
 from fedledger import codec
-from fedledger.exceptions import ValidationError
+from fedledger.exceptions import NonFiniteModelError, ValidationError
 from fedledger.inclusion import INCLUDED
 from fedledger.records import UpdateSubmitted
 from fedledger.rounds import Judgement, RoundInputs, event_reasons
@@ -79,6 +81,8 @@ def judge_round(
                 tensors = validate_update(
                     fetch(update), base=base, expected_digest=update.digest, max_bytes=inputs.max_update_bytes
                 )
+                if isinstance(strategy, FedSGD):
+                    strategy.check_step(base, tensors)  # after non_finite: its own step must be finite too
             except ValidationError as exc:
                 judgement.outcomes[index], judgement.details[index] = exc.reason, exc.detail
                 continue
@@ -100,5 +104,17 @@ def judge_round(
         ranked = f" (score {judgement.scores[index]:.6g})" if index in judgement.scores else ""
         judgement.details[index] = f"rejected by {strategy.spec}{ranked}"
     if len(valid) >= inputs.quorum:
+        _refuse_non_finite(result.tensors, inputs)
         judgement.data = codec.encode(result.tensors)
     return judgement
+
+
+def _refuse_non_finite(tensors: codec.Tensors, inputs: RoundInputs) -> None:
+    """The last guard: a global model with a NaN or infinity is never produced, whatever the rule computed."""
+    for name in sorted(tensors):
+        bad = int(np.count_nonzero(~np.isfinite(tensors[name])))
+        if bad:
+            raise NonFiniteModelError(
+                f"round {inputs.round} of task {inputs.task_id}: {inputs.strategy} gives a global model with {bad} "
+                f"NaN or infinite values in {name!r}; no such model is ever committed"
+            )

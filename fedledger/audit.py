@@ -14,13 +14,23 @@ with the outcome the rules give, then the global model byte for byte (via its di
 
 ``unavailable`` is the one exclusion nobody can refute later (content may come back): a recorded ``unavailable``
 is taken as given, noted, and the audit says whether the content is available now.
+
+Time: a round's content is fetched through ``fedledger.fetching`` (in parallel, each CID in its own window) within
+an overall ``fetch_budget``, in the order the verdict needs it: the base and global models and the included
+updates, then the updates excluded for a content reason, then the recorded ``unavailable`` ones (which only yield
+a note). Needed content the budget did not reach makes the round UNVERIFIED; a recorded ``unavailable`` it did not
+reach is noted as not re-checked. So an audit spends at most about ``fetch_budget`` seconds fetching per round,
+however many CIDs nobody serves.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from fedledger import codec
 from fedledger.audit_cache import VerifiedRounds
@@ -28,12 +38,11 @@ from fedledger.exceptions import (
     CodecError,
     ConfigurationError,
     ContentMismatchError,
-    ContentTooLargeError,
-    InvalidCIDError,
+    NonFiniteModelError,
     StoreError,
-    ValidationError,
 )
 from fedledger.fetch import fetch_model
+from fedledger.fetching import DEFAULT_PER_UPDATE, Fetched, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory
 from fedledger.inclusion import INCLUDED
 from fedledger.records import UpdateSubmitted
@@ -42,6 +51,9 @@ from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 
 Verdict = Literal["OK", "MISMATCH", "UNVERIFIED", "FAILED", "OPEN"]
+
+DEFAULT_FETCH_BUDGET = 120.0
+"""Seconds an audit spends at most fetching one round's content (``fetch_budget``)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ def verify_task(
     store: ContentStore,
     judge: Judge,
     *,
-    fetch_timeout: float | None = 30.0,
+    fetch_timeout: float | None = DEFAULT_PER_UPDATE,
+    fetch_budget: float | None = DEFAULT_FETCH_BUDGET,
     from_round: int = 1,
     cache: VerifiedRounds | None = None,
     on_round: Callable[[RoundVerdict], None] = lambda verdict: None,
@@ -87,6 +100,8 @@ def verify_task(
     """Verify every round of a task from ``from_round`` on (earlier ones only chain the base models).
 
     With a ``cache``, a finalized round this auditor already verified as OK (same events) is not re-derived.
+    ``fetch_timeout`` is each CID's window, ``fetch_budget`` the most seconds spent fetching one round (None: no
+    budget; each CID still gets its window).
     """
     task = history.created
     model_digest, model_cid = task.initial_digest, task.initial_cid
@@ -95,12 +110,11 @@ def verify_task(
         if record.round >= from_round:
             key = cache.key(task.task_id, record, model_digest) if cache else None
             cached = cache.get(key) if cache else None
+            check = _RoundCheck(history, record, store, judge, fetch_timeout, fetch_budget)
             if cached is not None:
-                verdict = _RoundCheck(history, record, store, judge, fetch_timeout).verdict("OK", cached)
+                verdict = check.verdict("OK", cached)
             else:
-                verdict = _RoundCheck(history, record, store, judge, fetch_timeout).run(
-                    model_digest, model_cid
-                )
+                verdict = check.run(model_digest, model_cid)
                 if cache and verdict.verdict == "OK":
                     cache.put(key, verdict.reason + " (cached)")
             verdicts.append(verdict)
@@ -120,9 +134,14 @@ class _RoundCheck:
         store: ContentStore,
         judge: Judge,
         fetch_timeout: float | None,
+        fetch_budget: float | None = DEFAULT_FETCH_BUDGET,
     ) -> None:
         self.history, self.record, self.store, self.judge = history, record, store, judge
-        self.timeout = fetch_timeout
+        self.timeout = fetch_timeout if fetch_timeout is not None else DEFAULT_PER_UPDATE
+        self.budget = fetch_budget
+        self._stop: float | None = None  # when the round's fetch budget runs out
+        self._fetched: dict[str, Fetched] = {}
+        self._global: codec.Tensors | Exception | None = None  # the committed global model, or why not
         self.max_bytes = history.limits.max_update_bytes
         self.task_id = history.created.task_id
 
@@ -143,7 +162,7 @@ class _RoundCheck:
         if early:
             return self.verdict("MISMATCH", early)
         if record.failed is not None and not self._aggregator_failed_with_quorum():
-            return self.verdict("FAILED", self._failure_reason())
+            return self.verdict("FAILED", self._failure_reason(), notes=self._ignored_reasons())
         if record.reasons and len(record.reasons) != len(record.submissions):
             return self.verdict(
                 "MISMATCH",
@@ -156,6 +175,10 @@ class _RoundCheck:
             return self.verdict("UNVERIFIED", f"cannot re-derive: {exc}")
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
+        except NonFiniteModelError as exc:  # the rules give no finite model: none may be committed
+            if record.finalized is not None:
+                return self.verdict("MISMATCH", f"global model is not finite: {exc}")
+            return self.verdict("FAILED", f"round failed: {exc}")
 
     def _closed_early(self) -> str:
         """Why the round was finalized before its deadline without someone it had to wait for ("" if it was not).
@@ -190,6 +213,13 @@ class _RoundCheck:
             and len(self.record.submissions) >= self.history.created.quorum
         )
 
+    def _ignored_reasons(self) -> list[str]:
+        """A note when the round's failure carries reasons from someone who was not its aggregator."""
+        sender = self.record.ignored_reasons_by
+        if not sender:
+            return []
+        return [f"reasons given by {sender}, who is not the aggregator, are not outcomes and were ignored"]
+
     def _failure_reason(self) -> str:
         quorum, count = self.history.created.quorum, len(self.record.submissions)
         if count < quorum:
@@ -197,7 +227,9 @@ class _RoundCheck:
         return f"round failed after its grace period with {count} submissions: the aggregator did not finalize it"
 
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
+        self._stop = None if self.budget is None else time.monotonic() + self.budget
         base = self._fetch_base(inputs)
+        self._global = self._fetch_global()
         recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
         excluded_by_events = event_reasons(
             inputs
@@ -207,7 +239,12 @@ class _RoundCheck:
             for i, outcome in enumerate(recorded)
             if outcome == "unavailable" and i not in excluded_by_events
         }
-        judgement = self.judge(inputs, base, self._fetch_update, fixed)
+        fetcher = RoundFetcher(
+            self.store, max_bytes=self.max_bytes, per_update=self.timeout, budget=self._remaining()
+        )
+        with fetcher:
+            self._fetched = fetcher.fetch_all(self._fetch_order(inputs, recorded, excluded_by_events, fixed))
+            judgement = self.judge(inputs, base, lambda update: self._fetched[update.cid].read(), fixed)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
         bad = [c for c in checks if c.status == "mismatch"]
         if bad:
@@ -229,10 +266,38 @@ class _RoundCheck:
             return self._failed_verdict(judgement.outcomes, checks, notes)
         return self._global_verdict(judgement.digest, checks, notes)
 
+    def _remaining(self) -> float | None:
+        """Seconds left of the round's fetch budget (None: no budget)."""
+        return None if self._stop is None else max(0.0, self._stop - time.monotonic())
+
+    def _window(self) -> float:
+        """One model's fetch window: its own timeout, cut to what is left of the budget."""
+        left = self._remaining()
+        return self.timeout if left is None else min(self.timeout, left)
+
+    @staticmethod
+    def _fetch_order(
+        inputs: RoundInputs, recorded: list[str], by_events: dict[int, str], fixed: dict[int, str]
+    ) -> list[UpdateSubmitted]:
+        """The updates the re-check fetches, most needed first: those the verdict rests on (included, outlier, or
+        every one when no outcome is recorded), then those excluded for a content reason, then the recorded
+        ``unavailable`` ones (only a note depends on them); none the events already decide."""
+
+        def rank(index: int) -> int:
+            if index in fixed:
+                return 2
+            return 0 if not recorded or recorded[index] in (INCLUDED, "outlier") else 1
+
+        wanted = [i for i in range(len(inputs.submissions)) if i not in by_events]
+        return [inputs.submissions[i] for i in sorted(wanted, key=lambda i: (rank(i), i))]
+
     def _fetch_base(self, inputs: RoundInputs) -> codec.Tensors:
+        window = self._window()
+        if window <= 0:
+            raise _Unverifiable(f"base model {inputs.base_cid} was not fetched within the audit's budget")
         try:
             return fetch_model(
-                self.store, inputs.base_cid, inputs.base_digest, self.timeout, max_bytes=self.max_bytes
+                self.store, inputs.base_cid, inputs.base_digest, window, max_bytes=self.max_bytes
             )
         except ContentMismatchError as exc:
             raise _Unverifiable(
@@ -243,16 +308,20 @@ class _RoundCheck:
                 f"base model {inputs.base_cid} is not available to check against: {exc}"
             ) from None
 
-    def _fetch_update(self, update: UpdateSubmitted) -> bytes:
-        """Raw bytes of an update; a failure becomes the reason the aggregator would have recorded."""
+    def _fetch_global(self) -> codec.Tensors | Exception | None:
+        """The committed global model (fetched before the updates: the verdict needs it), or why it is not."""
+        final = self.record.finalized
+        if final is None:
+            return None
+        window = self._window()
+        if window <= 0:
+            return StoreError(f"not fetched within the audit's {self.budget:g} s budget")
         try:
-            return self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
-        except ContentTooLargeError as exc:
-            raise ValidationError("too_large", str(exc)) from None
-        except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
-            raise ValidationError("cid_mismatch", str(exc)) from None
-        except StoreError as exc:
-            raise ValidationError("unavailable", str(exc)) from None
+            return fetch_model(
+                self.store, final.global_cid, final.global_digest, window, max_bytes=self.max_bytes
+            )
+        except (StoreError, CodecError) as exc:
+            return exc
 
     def _compare(
         self, inputs: RoundInputs, recorded: list[str], recomputed: list[str], scores: dict[int, float]
@@ -287,9 +356,10 @@ class _RoundCheck:
         return checks, notes
 
     def _unavailable_note(self, update: UpdateSubmitted) -> str:
-        try:
-            self.store.get(update.cid, timeout=self.timeout, max_bytes=self.max_bytes)
-        except StoreError:
+        fetched = self._fetched.get(update.cid)
+        if fetched is None or fetched.out_of_budget:
+            return "excluded as unavailable at finalization; not re-checked within the audit's budget"
+        if fetched.path is None:
             return "excluded as unavailable at finalization; still unavailable"
         return "excluded as unavailable at finalization; content is now available"
 
@@ -326,6 +396,13 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
+        if _not_finite(self._global):
+            return self.verdict(
+                "MISMATCH",
+                f"global model is not finite: {final.global_cid} has NaN or infinite values",
+                submissions=checks,
+                notes=notes,
+            )
         if recomputed != final.global_digest:
             return self.verdict(
                 "MISMATCH",
@@ -333,21 +410,18 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
-        try:
-            fetch_model(
-                self.store, final.global_cid, final.global_digest, self.timeout, max_bytes=self.max_bytes
-            )
-        except ContentMismatchError as exc:
+        fetched = self._global
+        if isinstance(fetched, ContentMismatchError):
             return self.verdict(
                 "MISMATCH",
-                f"global model {final.global_cid} does not match its digest: {exc}",
+                f"global model {final.global_cid} does not match its digest: {fetched}",
                 submissions=checks,
                 notes=notes,
             )
-        except (StoreError, CodecError) as exc:
+        if isinstance(fetched, Exception) or fetched is None:
             return self.verdict(
                 "UNVERIFIED",
-                f"global model {final.global_cid} is not available: {exc}",
+                f"global model {final.global_cid} is not available: {fetched}",
                 submissions=checks,
                 notes=notes,
             )
@@ -376,6 +450,11 @@ class _RoundCheck:
 
 
 CheckStatus = Literal["ok", "mismatch", "unverified", "note"]
+
+
+def _not_finite(model: codec.Tensors | Exception | None) -> bool:
+    """Whether a fetched model holds a NaN or infinity (never a global model the rules give)."""
+    return isinstance(model, dict) and not all(bool(np.isfinite(t).all()) for t in model.values())
 
 
 def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:

@@ -28,13 +28,17 @@ from multiformats import CID, multihash
 
 from fedledger.exceptions import InvalidCIDError
 
-__all__ = ["CHUNK_SIZE", "MAX_LINKS", "canonical_cid", "compute_cid", "parse_cid"]
+__all__ = ["CHUNK_SIZE", "MAX_CID_LENGTH", "MAX_LINKS", "canonical_cid", "compute_cid", "parse_cid"]
 
 CHUNK_SIZE = 262_144
 """Kubo's default chunker, ``size-262144``: the size of each raw leaf."""
 
 MAX_LINKS = 174
 """Kubo's ``DefaultLinksPerBlock`` for the balanced layout: links per dag-pb node."""
+
+MAX_CID_LENGTH = 128
+"""The longest CID text fedledger parses (a base32 CIDv1 sha2-256 is 59 characters, base58btc 49): the multibase
+decoder is quadratic in the length, so longer text is refused by its length alone, before any parsing."""
 
 _UNIXFS_FILE = 2
 
@@ -86,6 +90,10 @@ def parse_cid(text: str) -> CID:
     CID
         The parsed CID, as written (no change of version or base).
     """
+    if isinstance(text, str) and len(text) > MAX_CID_LENGTH:  # before anything else reads the text
+        raise InvalidCIDError(
+            f"not a CID: {len(text)} characters ({text[:20]!r}…), at most {MAX_CID_LENGTH} are accepted"
+        )
     if not isinstance(text, str) or not text.strip():
         raise InvalidCIDError(f"not a CID: expected a non-empty string, got {text!r}")
     try:

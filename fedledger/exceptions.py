@@ -73,6 +73,10 @@ class ValidationError(FedLedgerError, ValueError):
         self.detail = detail
 
 
+class NonFiniteModelError(FedLedgerError, ArithmeticError):
+    """The rule's result has a NaN or infinity: no such global model is ever committed."""
+
+
 class AuditError(FedLedgerError):
     """The audit could not run (as opposed to a round that failed verification)."""
 

@@ -48,6 +48,7 @@ class Fetched:
     path: Path | None
     reason: str = ""
     detail: str = ""
+    out_of_budget: bool = False  # the budget decided, not the store: never taken up, or its window cut
 
     def read(self) -> bytes:
         """The spooled bytes, or ``ValidationError`` with the fetch's reason."""
@@ -95,11 +96,13 @@ class RoundFetcher:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _fetch(self, cid: str, stop: float | None) -> Fetched:
-        window = self.per_update
+        window, cut = self.per_update, False
         if stop is not None:
             window = min(window, stop - time.monotonic())
+            cut = window < self.per_update
             if window <= 0:
-                return Fetched(None, "unavailable", f"not fetched: the {self.budget:g} s budget ran out first")
+                detail = f"not fetched: the {self.budget:g} s budget ran out first"
+                return Fetched(None, "unavailable", detail, out_of_budget=True)
         try:
             data = self.store.get(cid, timeout=window, max_bytes=self.max_bytes)
         except ContentTooLargeError as exc:
@@ -107,7 +110,7 @@ class RoundFetcher:
         except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
             return Fetched(None, "cid_mismatch", str(exc))
         except StoreError as exc:
-            return Fetched(None, "unavailable", str(exc))
+            return Fetched(None, "unavailable", str(exc), out_of_budget=cut)
         path = Path(self._spool.name) / hashlib.sha256(cid.encode()).hexdigest()  # a CID is untrusted text
         path.write_bytes(data)
         return Fetched(path)

@@ -50,11 +50,21 @@ class RoundHistory:
         return "finalized" if self.finalized else "failed" if self.failed else "open"
 
     @property
+    def ignored_reasons_by(self) -> str:
+        """Who sent a ``RoundFailed``'s reasons without being the task's aggregator at the close ("" if nobody):
+        only the aggregator records outcomes; anyone else's reasons (a stranger's, the owner's) are not outcomes."""
+        failed = self.failed
+        if failed is None or not failed.reasons or failed.closed_by.lower() == self.aggregator.lower():
+            return ""
+        return failed.closed_by
+
+    @property
     def reasons(self) -> bytes:
-        """The recorded outcome bytes (empty when the round is open or failed without reasons)."""
+        """The recorded outcome bytes (empty when the round is open, failed without reasons, or failed by someone
+        other than its aggregator: see ``ignored_reasons_by``)."""
         if self.finalized:
             return self.finalized.reasons
-        return self.failed.reasons if self.failed else b""
+        return self.failed.reasons if self.failed and not self.ignored_reasons_by else b""
 
     @property
     def outcomes(self) -> list[str]:
@@ -215,6 +225,7 @@ def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
         "global_digest": digest_hex(r.finalized.global_digest) if r.finalized else None,
         "global_cid": r.finalized.global_cid if r.finalized else None,
         "closed_by": r.failed.closed_by if r.failed else None,
+        "ignored_reasons_by": r.ignored_reasons_by or None,  # reasons sent by a non-aggregator: not outcomes
         "aggregator": r.aggregator or None,
     }
 

@@ -7,8 +7,10 @@ The outcome of each submission is decided in this order, and the first reason th
    participant), ``over_cap`` (claims more samples than the cap in force when it submitted), ``unchanged`` (its
    digest is the round's base model), ``duplicate`` (another submission of the round has the same digest: every
    copy is excluded, since nobody can tell who copied whom);
-2. from the content (``aggregator.validation``): ``unavailable``, ``cid_mismatch``, ``too_large``,
-   ``digest_mismatch``, ``malformed``, ``names_mismatch``, ``shape_mismatch``, ``non_finite``;
+2. from the content (``aggregator.validation``): ``unavailable``, ``cid_mismatch`` (also a ``cid`` longer than
+   ``fedledger.cid.MAX_CID_LENGTH``, by its length alone), ``too_large``, ``digest_mismatch``, ``malformed``,
+   ``names_mismatch``, ``shape_mismatch``, ``non_finite`` (under FedSGD also an update whose own step overflows
+   float32, ``aggregator.strategies.FedSGD.check_step``);
 3. from the rule (``aggregator.strategies``): ``outlier`` for updates a robust rule rejected.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fedledger import codec
-from fedledger.exceptions import ConfigurationError
+from fedledger.exceptions import ConfigurationError, SubmissionRefusedError
 from fedledger.fetch import fetch_model
 from fedledger.files import write_atomic
 from fedledger.ledger import Ledger, Signer
@@ -74,8 +74,20 @@ def train_and_submit(
             f"the global model of task {task_id} does not fit the {split.name!r} model ({exc}); "
             "is --dataset the one the task was created with?"
         ) from None
+    _refuse_non_finite(update, task)
     encoded = codec.encode(update)
     if keep_update is not None:
         write_atomic(keep_update, encoded)
     on_progress("uploading update")
     return submit_bytes(ledger, store, signer, task, encoded, num_samples)
+
+
+def _refuse_non_finite(update: codec.Tensors, task: TaskState) -> None:
+    """An update with a NaN or infinity is excluded as ``non_finite``: never upload or register one."""
+    bad = [name for name in sorted(update) if not np.isfinite(update[name]).all()]
+    if bad:
+        raise SubmissionRefusedError(
+            f"the update trained on round {task.round}'s global model of task {task.task_id} has NaN or infinite "
+            f"values in {', '.join(repr(n) for n in bad)}; it would be excluded as non_finite, so nothing was "
+            "uploaded (has the global model diverged? `fedledger audit verify` checks it)"
+        )

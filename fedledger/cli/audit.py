@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from aggregator.judge import judge_round
-from fedledger.audit import RoundVerdict, audit_summary, verify_task
+from fedledger.audit import DEFAULT_FETCH_BUDGET, RoundVerdict, audit_summary, verify_task
 from fedledger.audit_cache import ENV_CACHE, VerifiedRounds, cache_namespace, default_path
 from fedledger.cli import output
 from fedledger.cli.options import (
@@ -93,7 +93,7 @@ def _print_history(data: dict[str, Any]) -> None:
                 r["round"],
                 s["index"],
                 s["participant"],
-                s["outcome"] or "pending",
+                s["outcome"] or ("round failed" if r["status"] == "failed" else "pending"),
                 s["num_samples"],
                 _weight(s["weight"]),
             ]
@@ -165,7 +165,13 @@ def save_cache(cache: VerifiedRounds) -> None:
 
 
 def _verify(
-    ctx: Context, task: int | None, owners: list[str] | None, from_round: int, use_cache: bool, as_json: bool
+    ctx: Context,
+    task: int | None,
+    owners: list[str] | None,
+    from_round: int,
+    use_cache: bool,
+    as_json: bool,
+    fetch_budget: float = DEFAULT_FETCH_BUDGET,
 ) -> None:
     results: list[dict[str, Any]] = []
     everything: list[RoundVerdict] = []
@@ -176,6 +182,7 @@ def _verify(
                 h,
                 ctx.store,
                 judge_round,
+                fetch_budget=fetch_budget,
                 from_round=from_round,
                 cache=cache,
                 on_round=lambda v: show(f"task {v.task_id} round {v.round}: {v.verdict}"),
@@ -222,13 +229,28 @@ def verify(
     cache: Annotated[
         bool, typer.Option("--cache/--no-cache", help="Skip rounds this machine already verified as OK.")
     ] = True,
+    fetch_budget: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="SECONDS",
+            help="The most time spent fetching one round's content, so an audit's time per round is at most "
+            "this plus the time to check what arrived (each CID also has its own 30 s window): needed content "
+            "not fetched by then makes the round UNVERIFIED; a recorded `unavailable` not re-checked by then is "
+            "only noted.",
+        ),
+    ] = DEFAULT_FETCH_BUDGET,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Re-check every outcome and re-derive every global model. Exit 0 all OK, 1 MISMATCH, 3 UNVERIFIED/nothing."""
-    run_command(lambda: _verify(Context(rpc_url, contract, ipfs_api), task, owner, from_round, cache, json_))
+    run_command(
+        lambda: _verify(
+            Context(rpc_url, contract, ipfs_api), task, owner, from_round, cache, json_, fetch_budget
+        )
+    )
 
 
 def _evaluator(dataset: str | None) -> Any:
@@ -286,7 +308,9 @@ def _report(
                     {"task_id": task, "status": data["audit"]["status"], "files": [str(p) for p in written]}
                 )
             else:
-                output.say(f"wrote {written[1]} ({data['audit']['status']}, {plural(len(data['rounds']), 'round')})")
+                output.say(
+                    f"wrote {written[1]} ({data['audit']['status']}, {plural(len(data['rounds']), 'round')})"
+                )
         if not watch:
             return
         time.sleep(interval)

@@ -501,6 +501,34 @@ def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not
     assert "after its grace period" in reason
 
 
+def test_reasons_a_stranger_sends_when_failing_a_round_are_not_outcomes_anywhere(tmp_path: Path) -> None:
+    # Prepare: two valid updates; past deadline + grace a participant (not the aggregator) fails the round,
+    # accusing both honest updates
+    from fedledger.explorer import report_data
+
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.submit(1, codec.encode(model(2.0)))
+    fed.travel(200)
+    stranger = fed.people[2].address
+    fed.ledger.close_failed_round(
+        fed.people[2], fed.task, 1, reasons=encode_outcomes(["malformed", "digest_mismatch"])
+    )
+    # Execute
+    history = history_json(task_history(fed.ledger, fed.task))["rounds"][0]
+    page = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    verdict = fed.verdicts()[0]
+    # Assert: nobody is shown as excluded; the history names who sent the ignored reasons; the audit notes it
+    assert [s["outcome"] for s in history["submissions"]] == [None, None]
+    assert history["excluded"] == [] and history["ignored_reasons_by"] == stranger
+    cells = page["matrix"]["cells"]
+    assert [cells[p.address]["1"]["outcome"] for p in fed.people[:2]] == ["round failed"] * 2
+    assert verdict.verdict == "FAILED"
+    assert verdict.notes == [
+        f"reasons given by {stranger}, who is not the aggregator, are not outcomes and were ignored"
+    ]
+
+
 # ------------------------------------------------------------------------- unavailable and CID identity
 
 
@@ -535,3 +563,23 @@ def test_cids_compare_by_identity_not_by_text(tmp_path: Path) -> None:
     assert [e.reason for e in outcome.excluded] == ["cid_mismatch"]
     assert outcome.excluded[0].participant == fed.people[2].address
     assert fed.verify()[0][0] == "OK"
+
+
+def test_a_200000_character_cid_is_excluded_as_cid_mismatch_and_the_round_finalizes(tmp_path: Path) -> None:
+    # Prepare: participant 2 registers its update under a 200,000-character "CID" (quadratic to parse)
+    fed = Federation(tmp_path, participants=3, quorum=2)
+    for who in range(2):
+        fed.submit(who, codec.encode(model(float(who + 1))))
+    update = codec.encode(model(3.0))
+    register = fed.ledger.contract.functions.submitUpdate(
+        fed.task, 1, codec.model_digest(update), "b" + "a" * 199_999, 10
+    )
+    # ~8M gas: past the Ledger helper's fixed limit on the embedded chain, so sent directly
+    register.transact({"from": fed.people[2].address, "gas": 20_000_000})
+    # Execute
+    outcome = fed.coordinator.close_round(fed.task)
+    # Assert: excluded by its length, named in the reason; the audit agrees
+    assert not outcome.failed and len(outcome.included) == 2
+    assert [(e.participant, e.reason) for e in outcome.excluded] == [(fed.people[2].address, "cid_mismatch")]
+    assert "200000 characters" in outcome.excluded[0].detail
+    assert fed.verify() == [("OK", "re-derived from 2 of 3 updates")]

@@ -100,3 +100,28 @@ def test_canonical_cid_refuses_cids_it_cannot_verify() -> None:
     for text in (cidv0, str(sha512)):
         with pytest.raises(InvalidCIDError, match="cannot verify"):
             canonical_cid(text)
+
+
+class _NoParser:
+    """Stands in for ``multiformats.CID``: any use means the text reached the (quadratic) parser."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"CID.{name} was called: long text must be refused by its length alone")
+
+
+def test_cid_text_longer_than_the_maximum_is_refused_by_its_length_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: 200,000 base32 characters (the multibase decoder takes seconds on these); no parser available
+    from fedledger import cid as cid_module
+    from fedledger.cid import MAX_CID_LENGTH
+    from fedledger.store import LocalStore
+
+    store = LocalStore(tmp_path)
+    long_text = "b" + "a" * 199_999
+    monkeypatch.setattr(cid_module, "CID", _NoParser())
+
+    # Execute / Assert: parse, canonicalise and fetch all refuse it before parsing, saying why
+    for refuse in (parse_cid, canonical_cid, lambda text: store.get(text, timeout=1.0)):
+        with pytest.raises(InvalidCIDError, match=f"200000 characters.*at most {MAX_CID_LENGTH}"):
+            refuse(long_text)

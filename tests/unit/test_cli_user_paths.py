@@ -434,3 +434,33 @@ def test_a_participant_checks_the_whole_lineage_so_a_forgery_cannot_be_laundered
     # Execute / Assert: the last round verifies, the lineage does not
     with pytest.raises(ChainError, match="lineage breaks at round 1 \\(MISMATCH"):
         base_verifier(ctx, task)(chain.ledger.get_task(task))
+
+
+def test_a_strangers_reasons_for_failing_a_round_accuse_nobody_on_the_command_line(chain: Chain) -> None:
+    # Prepare: two valid updates; past deadline + grace a stranger fails the round, accusing both
+    from fedledger.inclusion import encode_outcomes
+
+    task = chain.create_task("--round-duration", "100", "--grace-period", "50")
+    for account in (1, 2):
+        update = chain.model_file(1.0 + account, f"update{account}.safetensors")
+        done = chain.run(
+            "node", "submit", str(update), "--task", str(task), "--samples", "10", "--account", str(account)
+        )
+        assert done.exit_code == 0, done.output
+    tester = chain.ledger.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.time_travel(chain.ledger.block_timestamp() + 200)
+    tester.mine_blocks()
+    stranger = Signer(chain.ledger.w3.eth.accounts[7])
+    chain.ledger.close_failed_round(stranger, task, 1, reasons=encode_outcomes(["malformed", "non_finite"]))
+
+    # Execute
+    history = chain.run("audit", "history", "--task", str(task), store=False)
+    verify = chain.run("audit", "verify", "--task", str(task), "--no-cache", "--fetch-budget", "60")
+
+    # Assert: no outcome is shown against the honest updates; the audit says FAILED and why the reasons don't count
+    assert history.exit_code == 0, history.output
+    assert "malformed" not in history.output and "non_finite" not in history.output
+    assert history.output.count("round failed") == 2
+    assert verify.exit_code == 0, verify.output
+    assert "FAILED" in verify.output
+    assert "who is not the aggregator, are not outcomes and were ignored" in verify.output

@@ -8,10 +8,14 @@ from pathlib import Path
 
 from federation import Federation, model
 
+from aggregator.coordinator import Coordinator
+from aggregator.judge import judge_round
 from fedledger import codec
+from fedledger.audit import verify_task
 from fedledger.cid import compute_cid
 from fedledger.exceptions import ContentNotFoundError
 from fedledger.fetching import RoundFetcher
+from fedledger.history import task_history
 from fedledger.records import ChainPosition, TaskLimits, UpdateSubmitted
 from fedledger.store import LocalStore
 
@@ -91,3 +95,26 @@ def test_a_round_with_sybils_registering_junk_first_still_finalizes_on_the_hones
     # Assert
     assert not outcome.failed and len(outcome.included) == 3
     assert sorted({e.reason for e in outcome.excluded}) == ["unavailable"]
+
+
+def test_an_audit_of_many_cids_recorded_unavailable_keeps_to_its_budget_and_says_ok(tmp_path: Path) -> None:
+    # Prepare: 6 Sybils register CIDs nobody serves; recorded unavailable, the honest 3 included
+    fed = Federation(tmp_path, participants=9, quorum=3, limits=TaskLimits(grace_period=3600))
+    fed.store = BlackHoleStore(tmp_path / "slow")
+    fed.coordinator = Coordinator(fed.ledger, fed.store, fed.owner, fetch_timeout=0.2)
+    fed.store.put(fed.initial)
+    for sybil in range(6):
+        fed.submit(sybil, codec.encode(model(100.0 + sybil)), cid=compute_cid(f"junk {sybil}".encode()))
+    for who in range(6, 9):
+        fed.submit(who, codec.encode(model(float(who))))
+    fed.coordinator.close_round(fed.task)
+
+    # Execute: each CID would get 30 s (3 minutes one after another); the round's budget is half a second
+    verdicts = verify_task(task_history(fed.ledger, fed.task), fed.store, judge_round, fetch_budget=0.5)
+
+    # Assert: the needed content came first and the verdict holds; the junk is noted, not waited for
+    round_1 = verdicts[0]
+    assert round_1.verdict == "OK", round_1.reason
+    assert len(round_1.notes) == 6
+    assert all("not re-checked within the audit's budget" in note for note in round_1.notes)
+    assert [c.status for c in round_1.submissions if c.recorded == "included"] == ["ok"] * 3
