@@ -201,16 +201,17 @@ class _RoundCheck:
         )
 
     def _aggregator_failed_with_quorum(self) -> bool:
-        """Whether the failure is the aggregator's claim to check: it closed a round holding quorum submissions.
+        """Whether the failure is the aggregator's claim to check: it closed a round holding quorum submissions,
+        or it named reasons (below quorum too: a reason the aggregator records accuses a participant, so it must
+        hold like any outcome).
 
         Anyone may fail a round below quorum, or after its grace period; the reasons a non-aggregator sends
         then are nobody's claim and are not checked.
         """
         failed = self.record.failed
         assert failed is not None
-        return (
-            failed.closed_by == self.record.aggregator
-            and len(self.record.submissions) >= self.history.created.quorum
+        return failed.closed_by == self.record.aggregator and (
+            len(self.record.submissions) >= self.history.created.quorum or bool(self.record.reasons)
         )
 
     def _ignored_reasons(self) -> list[str]:

@@ -485,6 +485,29 @@ def test_a_round_the_aggregator_fails_after_grace_without_reasons_while_quorum_i
     assert "2 updates are valid" in reason
 
 
+def test_false_reasons_the_aggregator_records_below_quorum_are_a_mismatch(tmp_path: Path) -> None:
+    # Prepare: one valid update, quorum 2: below quorum at the deadline, anyone may fail the round
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, codec.encode(model(1.0)))
+    fed.travel(150)
+    # Execute: the aggregator fails it, accusing the honest participant
+    fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=encode_outcomes(["malformed"]))
+    # Assert: an accusation the aggregator records must hold, below quorum too
+    verdict, reason = fed.verify()[0]
+    assert verdict == "MISMATCH"
+    assert fed.people[0].address in reason and "malformed" in reason
+
+
+def test_true_reasons_the_aggregator_records_below_quorum_are_a_legitimate_failure(tmp_path: Path) -> None:
+    fed = Federation(tmp_path, quorum=2, duration=100, limits=TaskLimits(grace_period=50))
+    fed.submit(0, fed.initial)  # the base model itself: unchanged
+    fed.travel(150)
+
+    fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=encode_outcomes(["unchanged"]))
+
+    assert fed.verify()[0][0] == "FAILED"
+
+
 def test_a_stranger_failing_a_round_after_grace_names_reasons_the_audit_does_not_hold_against_anyone(
     tmp_path: Path,
 ) -> None:
