@@ -2,13 +2,14 @@
 
 Participants clip, quantize and weight their updates into Z_{2^32} (``quantize``), hide them under pairwise and
 self masks from X25519 agreements expanded by a ChaCha20 PRG (``masks``, ``prg``), and protect the masks' secrets
-with t-of-n Shamir shares (``shamir``). After the round, the survivors' self seeds and the dropped participants'
+with t-of-n Shamir shares (``shamir``) sealed for each peer (``envelope``). After the round, the survivors' self seeds and the dropped participants'
 mask keys are revealed, and anyone recomputes the exact sum and the next global model (``unmask``). Bonawitz et al.
 2017, "Practical Secure Aggregation for Privacy-Preserving Machine Learning" (CCS). numpy and ``cryptography`` only.
 """
 
 from __future__ import annotations
 
+from fedledger.privacy.envelope import open_shares, seal_shares
 from fedledger.privacy.errors import (
     KeyAgreementError,
     PrivacyError,
@@ -40,6 +41,8 @@ __all__ = [
     "generate_keypair",
     "mask_update",
     "new_self_seed",
+    "open_shares",
+    "seal_shares",
     "split",
     "unmask_sum",
 ]

@@ -55,6 +55,7 @@ def test_core_module_imports_no_face_no_side_and_no_torch(module: Path) -> None:
         ("fl_node", {"aggregator"} | FACES),
         ("aggregator", {"fl_node", "torch", "sklearn"} | FACES),
         ("fedledger/devnet", {"fl_node", "aggregator", "fedledger.cli", "fedledger.demo"} | HEAVY),
+        ("fedledger/privacy", {"fl_node", "aggregator"} | FACES | HEAVY),
     ],
 )
 def test_rooms_keep_their_doors_shut(package: str, forbidden: set[str]) -> None:
