@@ -27,6 +27,7 @@ rounding to float32; the next global model is float32( float64(base_i) + float64
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ SUM_LIMIT = 1 << (MODULUS_BITS - 1)  # |true sum| must stay below this for the s
 MAX_SCALE_BITS = 30
 # the fixed summation order of aggregator/exact.py, restated here so that the core needs no aggregator
 FOLD_WIDTH = 1024
+CHUNK = 64 * FOLD_WIDTH  # values per scratch block (512 KiB of float64); a multiple of FOLD_WIDTH
 
 
 def fixed_sum(values: F64) -> float:
@@ -77,10 +79,12 @@ class QuantParams:
             raise PrivacyParameterError("weight_cap and max_participants must be at least 1")
         worst = self.max_participants * self.weight_cap * self.coord_bound
         if worst >= SUM_LIMIT:
+            safe = self._largest_safe_scale_bits()
+            advice = f"lower scale_bits (at most {safe}), " if safe >= 0 else "no scale_bits fits: lower "
             raise PrivacyParameterError(
                 f"{self.max_participants} participants x weight cap {self.weight_cap} x coordinate bound "
-                f"{self.coord_bound} = {worst} could wrap the 32-bit sum (limit 2^31); lower scale_bits "
-                f"(at most {self._largest_safe_scale_bits()}), the weight cap or the clip norm"
+                f"{self.coord_bound} = {worst} could wrap the 32-bit sum (limit 2^31); {advice}"
+                "the weight cap or the clip norm"
             )
 
     @property
@@ -101,37 +105,71 @@ class QuantParams:
         return bits
 
 
-def _flat_finite(x: npt.ArrayLike) -> F64:
+def _flat_finite(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    """The update as a flat float array (not copied), after refusing shapes, dtypes and non-finite values."""
     arr = np.asarray(x)
     if arr.ndim != 1:
         raise PrivacyParameterError(f"an update must be a flat vector, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
         raise PrivacyParameterError(f"an update must hold floats, got {arr.dtype}")
-    out = arr.astype(np.float64)
-    if not np.isfinite(out).all():
+    if not np.isfinite(arr).all():
         raise PrivacyParameterError("an update holds NaN or infinite values; nothing can be quantized")
-    return out
+    return arr
+
+
+def _norm(flat: npt.NDArray[np.floating]) -> float:
+    """sqrt(Σ x_i²) in the order of ``fixed_sum``, squaring one block of rows at a time (no full-size copy)."""
+    full = len(flat) - len(flat) % FOLD_WIDTH
+    partial = np.zeros(FOLD_WIDTH, np.float64)
+    for start in range(0, full, CHUNK):
+        block = flat[start : min(start + CHUNK, full)].astype(np.float64)
+        block *= block
+        for row in block.reshape(-1, FOLD_WIDTH):
+            partial += row
+    tail = flat[full:].astype(np.float64)
+    return math.sqrt(math.fsum(partial.tolist() + (tail * tail).tolist()))
 
 
 def l2_norm(x: npt.ArrayLike) -> float:
-    """sqrt(Σ x_i²) in float64, in the fixed order of ``fixed_sum``."""
-    flat = _flat_finite(x)
-    return math.sqrt(fixed_sum(flat * flat))
+    """sqrt(Σ x_i²) in float64, in the fixed order of ``fixed_sum`` (step 1 of the specification)."""
+    return _norm(_flat_finite(x))
+
+
+def _factor(flat: npt.NDArray[np.floating], params: QuantParams) -> float | None:
+    """C / norm when the update is longer than C, else None (no scaling at all)."""
+    norm = _norm(flat)
+    return params.clip / norm if norm > params.clip else None
 
 
 def clip(x: npt.ArrayLike, params: QuantParams) -> F64:
     """x scaled down to L2 norm C when it is longer (step 2 of the specification); float64."""
     flat = _flat_finite(x)
-    norm = math.sqrt(fixed_sum(flat * flat))
-    if norm <= params.clip:
-        return flat
-    return flat * (params.clip / norm)
+    factor = _factor(flat, params)
+    out = flat.astype(np.float64)
+    return out if factor is None else out * factor
+
+
+def _quantized_blocks(flat: npt.NDArray[np.floating], params: QuantParams) -> Iterator[tuple[int, I64]]:
+    """(offset, q block) for steps 1-3, a block of ``CHUNK`` values at a time: the same values, less memory."""
+    factor = _factor(flat, params)
+    bound = params.coord_bound
+    for start in range(0, len(flat), CHUNK):
+        block = flat[start : start + CHUNK].astype(np.float64)
+        if factor is not None:
+            block *= factor
+        block *= params.scale
+        np.rint(block, out=block)
+        np.clip(block, -bound, bound, out=block)
+        yield start, block.astype(np.int64)
 
 
 def quantize(x: npt.ArrayLike, params: QuantParams) -> I64:
     """q = clamp(rint(clip(x) * S), -B, B) as int64 (steps 1-3): round half to even, no randomness."""
-    bound = params.coord_bound
-    return np.clip(np.rint(clip(x, params) * params.scale), -bound, bound).astype(np.int64)
+    flat = _flat_finite(x)
+    out = np.empty(len(flat), np.int64)
+    for start, block in _quantized_blocks(flat, params):
+        out[start : start + len(block)] = block
+    return out
 
 
 def capped_weight(num_samples: int, params: QuantParams) -> int:
@@ -160,8 +198,13 @@ def encode_update(x: npt.ArrayLike, num_samples: int, params: QuantParams) -> U3
     Parameters: ``x`` the flat float update (delta from the base model), ``num_samples`` its declared sample
     count, ``params`` the task's quantization. Returns the uint32 words to be masked.
     """
-    q = quantize(x, params)
-    return to_words(q * capped_weight(num_samples, params))
+    weight = capped_weight(num_samples, params)
+    flat = _flat_finite(x)
+    out = np.empty(len(flat), np.uint32)
+    for start, block in _quantized_blocks(flat, params):
+        block *= weight
+        out[start : start + len(block)] = to_words(block)
+    return out
 
 
 def _checked_sum(total: U32, total_weight: int, params: QuantParams) -> I64:

@@ -189,3 +189,29 @@ def test_fixed_sum_is_order_fixed_and_correct_on_a_hard_case() -> None:
     values[0], values[1], values[1024] = 1e16, 1.0, -1e16
 
     assert qz.fixed_sum(values) == 1.0
+
+
+@pytest.mark.parametrize("clip_norm", [10.0, 0.5])  # unclipped (norm ~4.5) and clipped
+def test_blockwise_encoding_equals_the_specification_written_in_one_piece(clip_norm: float) -> None:
+    # Prepare: a vector spanning several blocks and a ragged tail, and steps 1-5 written out on the whole array
+    params = qz.QuantParams(clip=clip_norm, scale_bits=8, weight_cap=7, max_participants=1)
+    x = np.random.default_rng(9).normal(0, 0.01, 3 * qz.CHUNK + 1500).astype(np.float32)
+    x64 = x.astype(np.float64)
+    norm = math.sqrt(qz.fixed_sum(x64 * x64))
+    clipped = x64 if norm <= clip_norm else x64 * (clip_norm / norm)
+    q = np.clip(np.rint(clipped * params.scale), -params.coord_bound, params.coord_bound).astype(np.int64)
+
+    # Execute
+    words = qz.encode_update(x, 9, params)
+
+    # Assert
+    assert qz.l2_norm(x) == norm
+    assert np.array_equal(qz.quantize(x, params), q)
+    assert np.array_equal(words, ((7 * q) % (1 << 32)).astype(np.uint32))
+
+
+def test_says_so_when_no_scale_fits() -> None:
+    with pytest.raises(
+        PrivacyParameterError, match="no scale_bits fits: lower the weight cap or the clip norm"
+    ):
+        qz.QuantParams(clip=1e9, scale_bits=0, weight_cap=7, max_participants=1)
