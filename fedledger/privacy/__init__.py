@@ -17,7 +17,14 @@ from fedledger.privacy.errors import (
     SecretSharingError,
     UnmaskError,
 )
-from fedledger.privacy.masks import KeyPair, RoundRef, generate_keypair, mask_update, new_self_seed
+from fedledger.privacy.masks import (
+    KeyPair,
+    RoundRef,
+    generate_keypair,
+    mask_update,
+    new_self_seed,
+    seed_commitment,
+)
 from fedledger.privacy.quantize import QuantParams, apply_mean, dequantize_mean, encode_update
 from fedledger.privacy.shamir import Share, combine, split
 from fedledger.privacy.unmask import PrivateAggregate, aggregate_private, unmask_sum
@@ -43,6 +50,7 @@ __all__ = [
     "new_self_seed",
     "open_shares",
     "seal_shares",
+    "seed_commitment",
     "split",
     "unmask_sum",
 ]

@@ -16,6 +16,7 @@ mask ever derived from it is public.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -73,6 +74,19 @@ def public_key_of(private: bytes) -> bytes:
 def new_self_seed() -> bytes:
     """A fresh 32-byte self-mask seed b_u from the operating system's CSPRNG."""
     return secrets.token_bytes(SEED_BYTES)
+
+
+def seed_commitment(seed: bytes, me: str, ref: RoundRef) -> bytes:
+    """sha256(b"fedledger/secagg/v1 seed" | task (32 bytes) | round (32 bytes) | address (20 bytes) | seed).
+
+    Published with the round keys, it lets anyone check a rebuilt self seed (and so name a holder who revealed a
+    false share) without learning the seed: a 32-byte uniform seed cannot be guessed from its hash.
+    """
+    if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
+        raise KeyAgreementError(f"a self-mask seed is {SEED_BYTES} bytes")
+    owner = bytes.fromhex(canonical_address(me)[2:])
+    data = b"fedledger/secagg/v1 seed" + ref.task_id.to_bytes(32, "big") + ref.round_id.to_bytes(32, "big")
+    return hashlib.sha256(data + owner + seed).digest()
 
 
 def _private(private: bytes) -> X25519PrivateKey:

@@ -26,6 +26,7 @@ from fedledger.privacy.masks import (
     pairwise_key,
     pairwise_sign,
     public_key_of,
+    seed_commitment,
     self_key,
 )
 from fedledger.privacy.prg import add_keystream
@@ -88,13 +89,15 @@ def unmask_sum(
     self_seeds: Mapping[str, bytes],
     dropped_keys: Mapping[str, bytes],
     ref: RoundRef,
+    seed_commitments: Mapping[str, bytes] | None = None,
 ) -> U32:
     """Σ_{u in U} word_u mod 2^32 from the survivors' masked uploads and the revealed seeds and keys.
 
     Parameters: ``masked`` survivor address -> its masked uint32 upload (U is its key set); ``registered`` every
     participant of the round's key set, address -> raw X25519 mask public key (U and D together);
     ``self_seeds`` survivor -> b_u; ``dropped_keys`` dropped -> its rebuilt raw X25519 private key, which must
-    match its registered public key; ``ref`` the round. Returns the exact modular sum. Raises ``UnmaskError`` on
+    match its registered public key; ``ref`` the round; ``seed_commitments`` (when the round published them)
+    address -> ``masks.seed_commitment``, which every revealed seed must match. Returns the exact modular sum. Raises ``UnmaskError`` on
     material that does not fit (never both a seed and a key for one address; each role covered exactly).
     """
     survivors, dropped = _check_roles(registered, masked, self_seeds, dropped_keys)
@@ -103,6 +106,8 @@ def unmask_sum(
     secret = {canonical_address(a): k for a, k in dropped_keys.items()}
     uploads = {canonical_address(a): np.asarray(v) for a, v in masked.items()}
     length = _common_length(uploads)
+    if seed_commitments is not None:
+        _check_seeds(seeds, {canonical_address(a): c for a, c in seed_commitments.items()}, ref)
     total = np.zeros(length, np.uint32)
     for u in survivors:
         np.add(total, uploads[u], out=total)
@@ -118,6 +123,19 @@ def unmask_sum(
             # u added sign(u, d) * p_ud; d's private key and u's public key give the same p_ud
             add_keystream(total, pairwise_key(secret[d], d, public[u], u, ref), -pairwise_sign(u, d))
     return total
+
+
+def _check_seeds(seeds: Mapping[str, bytes], commitments: Mapping[str, bytes], ref: RoundRef) -> None:
+    """Every revealed seed matches the commitment its owner published with its keys."""
+    for address, seed in sorted(seeds.items()):
+        if address not in commitments:
+            raise UnmaskError(f"no seed commitment was published for {address}")
+        try:
+            matches = seed_commitment(seed, address, ref) == commitments[address]
+        except KeyAgreementError as exc:
+            raise UnmaskError(f"the rebuilt self seed of {address} is malformed: {exc}") from exc
+        if not matches:
+            raise UnmaskError(f"the rebuilt self seed of {address} does not match its published commitment")
 
 
 def _common_length(uploads: Mapping[str, npt.NDArray[np.generic]]) -> int:
@@ -140,13 +158,14 @@ def aggregate_private(
     dropped_keys: Mapping[str, bytes],
     ref: RoundRef,
     params: QuantParams,
+    seed_commitments: Mapping[str, bytes] | None = None,
 ) -> PrivateAggregate:
     """The next global model of a private round, as the aggregator computes it and an auditor recomputes it.
 
     ``num_samples`` is each survivor's declared sample count (capped here as the participant capped it); the
     other parameters are those of ``unmask_sum``; ``base`` is the round's flat float32 base model.
     """
-    total = unmask_sum(masked, registered, self_seeds, dropped_keys, ref)
+    total = unmask_sum(masked, registered, self_seeds, dropped_keys, ref, seed_commitments)
     survivors, dropped = _check_roles(registered, masked, self_seeds, dropped_keys)
     counts = {canonical_address(a): n for a, n in num_samples.items()}
     if set(counts) != set(survivors):

@@ -11,6 +11,7 @@ from privacy_round import REF, Member, masked_uploads, members, random_words, re
 from fedledger.privacy import quantize as qz
 from fedledger.privacy import shamir
 from fedledger.privacy.errors import UnmaskError
+from fedledger.privacy.masks import seed_commitment
 from fedledger.privacy.unmask import aggregate_private, unmask_sum
 
 
@@ -87,6 +88,7 @@ def test_a_whole_private_round_with_shared_secrets_gives_the_fedavg_model() -> N
         keys,
         REF,
         params,
+        {m.address: seed_commitment(m.seed, m.address, REF) for m in group},
     )
 
     # Assert: the exact sum, the capped total weight, the model by the stated formula, near float FedAvg
@@ -179,3 +181,23 @@ def test_refuses_twice_named_addresses_and_wrong_sample_counts(
         aggregate_private(
             np.zeros(16, np.float32), uploads, counts, registry(group), seeds, keys, REF, params
         )
+
+
+def test_a_false_rebuilt_seed_is_named_by_its_commitment(
+    round_material: tuple[list[Member], dict[str, np.ndarray]],
+) -> None:
+    # Prepare: member 1's seed comes back wrong (a holder revealed a false share)
+    group, uploads = round_material
+    seeds, keys = reveal(group, set())
+    commitments = {m.address: seed_commitment(m.seed, m.address, REF) for m in group}
+    wrong = {**seeds, group[1].address: bytes(32)}
+
+    # Execute / Assert
+    with pytest.raises(UnmaskError, match=f"self seed of {group[1].address} does not match its published"):
+        unmask_sum(uploads, registry(group), wrong, keys, REF, commitments)
+    with pytest.raises(UnmaskError, match="no seed commitment was published"):
+        unmask_sum(uploads, registry(group), seeds, keys, REF, {})
+    assert np.array_equal(
+        unmask_sum(uploads, registry(group), seeds, keys, REF, commitments),
+        unmask_sum(uploads, registry(group), seeds, keys, REF),
+    )
