@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from privacy_round import REF, masked_uploads, members, random_words, registry
@@ -169,12 +174,6 @@ def test_fresh_keys_and_seeds_come_from_the_os_csprng() -> None:
 
 def test_masks_follow_the_documented_derivation_written_out_independently() -> None:
     # Prepare: the spec of prg and masks, rebuilt from stdlib HMAC and the raw X25519 / ChaCha20 primitives
-    import hashlib
-    import hmac
-
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-
     def hkdf(ikm: bytes, label: bytes, context: bytes) -> bytes:
         info = (
             b"fedledger/secagg/v1\x00"
