@@ -58,6 +58,7 @@ def test_core_module_imports_no_face_no_side_and_no_torch(module: Path) -> None:
         # the Flower adapter stands on the core and the two sides, never on the CLI or the demo
         ("fedledger/flower", {"fedledger.cli", "fedledger.demo", "fedledger.explorer", "fedledger.devnet"}),
         ("fedledger/explorer", {"fedledger.cli", "fedledger.demo", "fedledger.flower", "fedledger.devnet"} | HEAVY),
+        ("fedledger/privacy", {"fl_node", "aggregator"} | FACES | HEAVY),
     ],
 )
 def test_rooms_keep_their_doors_shut(package: str, forbidden: set[str]) -> None:
