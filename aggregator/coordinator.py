@@ -82,8 +82,13 @@ class Coordinator:
         self.fetch_budget = fetch_budget
         self.on_progress = on_progress
 
-    def readiness(self, task: TaskState, record: RoundHistory | None = None) -> str | None:
-        """Return why the open round cannot close now, or None when it can (finalize or fail)."""
+    def readiness(
+        self, task: TaskState, record: RoundHistory | None = None, *, latest: int | None = None
+    ) -> str | None:
+        """Return why the open round cannot close now, or None when it can (finalize or fail).
+
+        ``latest``: the latest block's timestamp when already read (saves a round trip).
+        """
         if not task.round_open:
             return f"task {task.task_id} has no open round"
         expected = task.participant_count
@@ -92,7 +97,7 @@ class Coordinator:
         all_in = task.submissions >= expected  # the contract's count, which any accounts can fill
         if record is not None:
             all_in = all_in and not record.missing  # the protocol's: everyone the round waits for submitted
-        if all_in or self.ledger.next_block_time() >= task.deadline:
+        if all_in or self.ledger.next_block_time(latest) >= task.deadline:
             return None
         return (
             f"round {task.round} of task {task.task_id} is still running: {task.submissions} of "
@@ -101,7 +106,9 @@ class Coordinator:
 
     def close_round(self, task_id: int) -> RoundOutcome:
         """Finalize the open round (or close it as failed); raise RoundNotReadyError if it is too early."""
-        task = self.ledger.get_task(task_id)
+        # the task and the latest block's time in one call (the aggregator's own membership is not used)
+        view = self.ledger.participant_view(task_id, self.signer.address)
+        task = view.task
         if task.aggregator.lower() != self.signer.address.lower():
             raise NotAggregatorError(
                 f"{self.signer.address} is not the aggregator of task {task_id}: {task.aggregator} is "
@@ -109,7 +116,7 @@ class Coordinator:
             )
         history = task_history(self.ledger, task_id)
         record = next((r for r in history.rounds if r.round == task.round), RoundHistory(task.round))
-        reason = self.readiness(task, record)
+        reason = self.readiness(task, record, latest=view.timestamp)
         if reason:
             raise RoundNotReadyError(reason)
         if task.submissions < task.quorum:

@@ -54,7 +54,6 @@ def small_federation() -> SmallFederation:
         strategy="fedavg",
         limits=TaskLimits(),
     )
-    for person in people:
-        ledger.add_participant(owner, task, person.address)
+    ledger.add_participants(owner, task, [person.address for person in people])
     ledger.open_round(owner, task)
     return SmallFederation(w3, ledger, store, task, owner, people, Coordinator(ledger, store, owner))

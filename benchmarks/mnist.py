@@ -92,8 +92,7 @@ def run(
             strategy="fedavg",
             limits=TaskLimits(clients_per_round=PER_ROUND, grace_period=10**6),
         )
-        for person in people[1:]:
-            ledger.add_participant(owner, task, person.address)
+        ledger.add_participants(owner, task, [person.address for person in people[1:]])
         ledger.open_round(owner, task)
         coordinator = Coordinator(ledger, store, owner, fetch_budget=60.0)
         curve, reached, started = (

@@ -159,8 +159,7 @@ def run_rounds(
         strategy="fedavg",
         limits=TaskLimits(grace_period=10**6),
     )
-    for person in participants:
-        ledger.add_participant(owner, task, person.address)
+    ledger.add_participants(owner, task, [person.address for person in participants])
     ledger.open_round(owner, task)
     coordinator = Coordinator(TimedLedger(ledger, phases), timed_store, owner)  # type: ignore[arg-type]
     x0, y0 = shards[0]

@@ -238,8 +238,8 @@ def gas_section(sizes: list[int]) -> str:
             key = f"0x{(10_000 * size + i + 1):064x}"
             address = tester.add_account(key)
             tester.send_transaction({"from": owner.address, "to": address, "value": 10**18, "gas": 21000})
-            ledger.add_participant(owner, task, address)
             signers.append(Signer(address))
+        ledger.add_participants(owner, task, [s.address for s in signers])
         ledger.open_round(owner, task)
         submits = [
             ledger.submit_update(s, task, 1, (i + 7).to_bytes(32, "big"), f"bafkreig{i:051d}", 100).gas_used

@@ -69,27 +69,7 @@ contract FederatedRounds is IFederatedRounds {
 
     /// @inheritdoc IFederatedRounds
     function getTask(uint256 taskId) external view returns (TaskView memory) {
-        Task storage t = _existingTask(taskId);
-        return TaskView({
-            owner: t.owner,
-            aggregator: t.aggregator,
-            quorum: t.quorum,
-            roundDuration: t.roundDuration,
-            round: t.round,
-            roundOpen: t.round != 0,
-            deadline: t.deadline,
-            submissions: t.submissions,
-            participantCount: t.participantCount,
-            modelDigest: t.modelDigest,
-            modelCid: t.modelCid,
-            strategy: t.strategy,
-            limits: TaskLimits({
-                maxSamples: t.maxSamples,
-                maxUpdateBytes: t.maxUpdateBytes,
-                gracePeriod: t.gracePeriod,
-                clientsPerRound: t.clientsPerRound
-            })
-        });
+        return _taskView(_existingTask(taskId));
     }
 
     /// @inheritdoc IFederatedRounds
@@ -105,6 +85,19 @@ contract FederatedRounds is IFederatedRounds {
     /// @inheritdoc IFederatedRounds
     function sampleCap(uint256 taskId, address account) external view returns (uint64) {
         return _cap(_tasks[taskId].maxSamples, _members[taskId][account].maxSamples);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function participantView(uint256 taskId, address account) external view returns (ParticipantView memory) {
+        Task storage t = _existingTask(taskId);
+        Member storage m = _members[taskId][account];
+        return ParticipantView({
+            task: _taskView(t),
+            isParticipant: m.allowed,
+            hasSubmitted: t.round != 0 && m.lastSubmitted == t.round,
+            sampleCap: _cap(t.maxSamples, m.maxSamples),
+            timestamp: uint64(block.timestamp)
+        });
     }
 
     // ------------------------------------------------------------------ mutations
@@ -166,15 +159,21 @@ contract FederatedRounds is IFederatedRounds {
     function addParticipant(uint256 taskId, address account, uint64 maxSamples) external {
         Task storage t = _existingTask(taskId);
         if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
-        if (account == address(0)) revert FederatedRoundsInvalidParameter("account");
-        Member storage m = _members[taskId][account];
-        if (m.allowed) revert FederatedRoundsAlreadyParticipant(taskId, account);
-        if (t.participantCount >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
 
-        m.allowed = true;
-        m.maxSamples = maxSamples;
-        t.participantCount += 1;
-        emit ParticipantAdded(taskId, account, maxSamples);
+        _addParticipant(taskId, t, account, maxSamples);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function addParticipants(uint256 taskId, address[] calldata accounts, uint64[] calldata maxSamples) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        uint256 n = accounts.length;
+        if (n == 0) revert FederatedRoundsInvalidParameter("accounts");
+        if (maxSamples.length != n) revert FederatedRoundsInvalidParameter("maxSamples");
+
+        for (uint256 i = 0; i < n; ++i) {
+            _addParticipant(taskId, t, accounts[i], maxSamples[i]);
+        }
     }
 
     /// @inheritdoc IFederatedRounds
@@ -285,6 +284,43 @@ contract FederatedRounds is IFederatedRounds {
     function _existingTask(uint256 taskId) private view returns (Task storage t) {
         t = _tasks[taskId];
         if (t.owner == address(0)) revert FederatedRoundsUnknownTask(taskId);
+    }
+
+    /// @dev The public view of task `t`.
+    function _taskView(Task storage t) private view returns (TaskView memory) {
+        return TaskView({
+            owner: t.owner,
+            aggregator: t.aggregator,
+            quorum: t.quorum,
+            roundDuration: t.roundDuration,
+            round: t.round,
+            roundOpen: t.round != 0,
+            deadline: t.deadline,
+            submissions: t.submissions,
+            participantCount: t.participantCount,
+            modelDigest: t.modelDigest,
+            modelCid: t.modelCid,
+            strategy: t.strategy,
+            limits: TaskLimits({
+                maxSamples: t.maxSamples,
+                maxUpdateBytes: t.maxUpdateBytes,
+                gracePeriod: t.gracePeriod,
+                clientsPerRound: t.clientsPerRound
+            })
+        });
+    }
+
+    /// @dev Add `account` to the allowlist of task `t` (the caller checked the owner): guards, state, event.
+    function _addParticipant(uint256 taskId, Task storage t, address account, uint64 maxSamples) private {
+        if (account == address(0)) revert FederatedRoundsInvalidParameter("account");
+        Member storage m = _members[taskId][account];
+        if (m.allowed) revert FederatedRoundsAlreadyParticipant(taskId, account);
+        if (t.participantCount >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
+
+        m.allowed = true;
+        m.maxSamples = maxSamples;
+        t.participantCount += 1;
+        emit ParticipantAdded(taskId, account, maxSamples);
     }
 
     /// @dev Reverts unless `round` is the task's open round.

@@ -37,6 +37,15 @@ interface IFederatedRounds {
         TaskLimits limits;
     }
 
+    /// @notice Everything a participant checks before it trains or submits, read in one call.
+    struct ParticipantView {
+        TaskView task;
+        bool isParticipant; // on the task's allowlist
+        bool hasSubmitted; // submitted in `task.round`
+        uint64 sampleCap; // most samples it may claim per submission (0: no cap)
+        uint64 timestamp; // block.timestamp of the call: the contract's notion of now
+    }
+
     // ------------------------------------------------------------------ errors
 
     /// @notice No task has this id.
@@ -153,6 +162,10 @@ interface IFederatedRounds {
     /// @notice The most samples `account` may claim in one submission to task `taskId` (0: no cap).
     function sampleCap(uint256 taskId, address account) external view returns (uint64);
 
+    /// @notice getTask, isParticipant, hasSubmitted (in the task's current round) and sampleCap for `account`, with
+    ///         the block's timestamp, in one call: what a participant checks before it trains or submits.
+    function participantView(uint256 taskId, address account) external view returns (ParticipantView memory);
+
     // ------------------------------------------------------------------ mutations
 
     /// @notice Create a task owned by the caller. The first round is opened later with openRound.
@@ -171,6 +184,10 @@ interface IFederatedRounds {
 
     /// @notice Add `account` to the allowlist with its own sample cap (owner only; 0: the task cap only).
     function addParticipant(uint256 taskId, address account, uint64 maxSamples) external;
+
+    /// @notice addParticipant for each `accounts[i]` with cap `maxSamples[i]`, in one transaction (owner only): one
+    ///         ParticipantAdded per account, in order; the whole batch reverts if any account is refused.
+    function addParticipants(uint256 taskId, address[] calldata accounts, uint64[] calldata maxSamples) external;
 
     /// @notice Remove `account` from the allowlist (owner only).
     function removeParticipant(uint256 taskId, address account) external;

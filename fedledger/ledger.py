@@ -9,7 +9,7 @@ always queried by task (and round) topics: eth-tester's ``get_logs`` slows sharp
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -168,6 +168,35 @@ class Ledger:
         fn = self.contract.functions.addParticipant(task_id, Web3.to_checksum_address(account), max_samples)
         return self._tx(fn, signer)
 
+    def add_participants(
+        self,
+        signer: Signer,
+        task_id: int,
+        accounts: Sequence[str],
+        *,
+        max_samples: Sequence[int] | None = None,
+    ) -> list[rec.TxResult]:
+        """Add ``accounts`` (each with its cap, default 0) with ``addParticipants``, ADD_BATCH per transaction.
+
+        The events are those of one ``addParticipant`` per account. A refused account reverts its own batch only:
+        the batches before it stay added.
+        """
+        caps = list(max_samples) if max_samples is not None else [0] * len(accounts)
+        if len(caps) != len(accounts):
+            raise ValueError(f"{len(accounts)} accounts but {len(caps)} sample caps")
+        if not self.offers("addParticipants"):  # a contract version from before the batch: one at a time
+            return [
+                self.add_participant(signer, task_id, a, max_samples=c)
+                for a, c in zip(accounts, caps, strict=True)
+            ]
+        checksummed = [Web3.to_checksum_address(a) for a in accounts]
+        results = []
+        for start in range(0, len(checksummed), ADD_BATCH):
+            chunk = checksummed[start : start + ADD_BATCH]
+            fn = self.contract.functions.addParticipants(task_id, chunk, caps[start : start + ADD_BATCH])
+            results.append(self._tx(fn, signer, gas=add_participants_gas(len(chunk))))
+        return results
+
     def remove_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
         fn = self.contract.functions.removeParticipant(task_id, Web3.to_checksum_address(account))
         return self._tx(fn, signer)
@@ -238,25 +267,7 @@ class Ledger:
             ) from None
 
     def _get_task(self, task_id: int) -> rec.TaskState:
-        (
-            owner,
-            aggregator,
-            quorum,
-            duration,
-            round_,
-            is_open,
-            deadline,
-            submissions,
-            count,
-            digest,
-            cid,
-            spec,
-            lim,
-        ) = self._view(self.contract.functions.getTask(task_id))
-        return rec.TaskState(
-            task_id, owner, aggregator, quorum, duration, round_, is_open, deadline, submissions, count,
-            bytes(digest), cid, spec, rec.TaskLimits(*lim),
-        )  # fmt: skip
+        return _task_state(task_id, self._view(self.contract.functions.getTask(task_id)))
 
     def is_participant(self, task_id: int, account: str) -> bool:
         return bool(
@@ -270,6 +281,35 @@ class Ledger:
     def sample_cap(self, task_id: int, account: str) -> int:
         """The most samples ``account`` may claim per submission (0: no cap)."""
         return int(self._view(self.contract.functions.sampleCap(task_id, Web3.to_checksum_address(account))))
+
+    def participant_view(self, task_id: int, account: str) -> rec.ParticipantView:
+        """``get_task``, ``is_participant``, ``has_submitted`` (current round), ``sample_cap`` and the block time,
+        in one call; a task that does not exist is the same ContractRevertError as ``get_task``'s. On a contract
+        version from before ``participantView`` the same record comes from the five reads it replaced."""
+        if not self.offers("participantView"):
+            task = self.get_task(task_id)
+            return rec.ParticipantView(
+                task,
+                self.is_participant(task_id, account),
+                self.has_submitted(task_id, task.round, account) if task.round else False,
+                self.sample_cap(task_id, account),
+                self.block_timestamp(),
+            )
+        fn = self.contract.functions.participantView(task_id, Web3.to_checksum_address(account))
+        try:
+            task, allowed, submitted, cap, timestamp = self._view(fn)
+        except ContractRevertError as exc:
+            if exc.error_name != "FederatedRoundsUnknownTask":
+                raise
+            self.get_task(task_id)  # raises the helpful message
+            raise
+        return rec.ParticipantView(
+            _task_state(task_id, task), bool(allowed), bool(submitted), int(cap), int(timestamp)
+        )
+
+    def offers(self, function: str) -> bool:
+        """Whether the deployed contract version has ``function`` (versions are known by their code hash)."""
+        return any(e.get("type") == "function" and e.get("name") == function for e in self.contract.abi)
 
     def transaction_sender(self, tx_hash: str) -> str:
         """The account that sent transaction ``tx_hash``."""
@@ -285,13 +325,15 @@ class Ledger:
             return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
         return int(self._call(lambda: self.w3.eth.get_block(block)["timestamp"]))
 
-    def next_block_time(self) -> int:
+    def next_block_time(self, latest: int | None = None) -> int:
         """Best guess of the next block's timestamp, which the contract's deadline checks will see.
 
         An automining devnet mines only on transactions, so its latest block can be far in the past: the next
         block gets at least the wall-clock time (and never less than the latest block's, e.g. after time travel).
+        ``latest``: the latest block's timestamp when already known (``participant_view(...).timestamp``), which
+        saves a round trip.
         """
-        return max(self.block_timestamp() + 1, int(time.time()))
+        return max((self.block_timestamp() if latest is None else latest) + 1, int(time.time()))
 
     # ------------------------------------------------------------------ events
 
@@ -332,11 +374,13 @@ class Ledger:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _tx(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> rec.TxResult:
-        return _tx_result(self._transact(fn, signer, clock_gas))
+    def _tx(
+        self, fn: Any, signer: Signer, clock_gas: int | None = None, gas: int | None = None
+    ) -> rec.TxResult:
+        return _tx_result(self._transact(fn, signer, clock_gas, gas))
 
-    def _transact(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> Any:
-        return _send(self.w3, fn, signer, self.tx_timeout, self._revert, clock_gas)
+    def _transact(self, fn: Any, signer: Signer, clock_gas: int | None = None, gas: int | None = None) -> Any:
+        return _send(self.w3, fn, signer, self.tx_timeout, self._revert, clock_gas, gas)
 
     def _view(self, fn: Any) -> Any:
         """Call a view with an explicit ``from``: without one, web3's eth-tester middleware lists every account."""
@@ -349,6 +393,29 @@ class Ledger:
             raise self._revert.decode(revert_data(exc), f"view call: {exc}") from None
         except (requests.RequestException, OSError) as exc:
             raise ChainUnavailableError(f"the Ethereum node stopped answering: {exc}") from None
+
+
+def _task_state(task_id: int, view: Any) -> rec.TaskState:
+    """The contract's TaskView tuple as a record."""
+    (
+        owner,
+        aggregator,
+        quorum,
+        duration,
+        round_,
+        is_open,
+        deadline,
+        submissions,
+        count,
+        digest,
+        cid,
+        spec,
+        lim,
+    ) = view
+    return rec.TaskState(
+        task_id, owner, aggregator, quorum, duration, round_, is_open, deadline, submissions, count,
+        bytes(digest), cid, spec, rec.TaskLimits(*lim),
+    )  # fmt: skip
 
 
 def _is_embedded(w3: Web3) -> bool:
@@ -365,6 +432,16 @@ def _in(value: int, wanted: int | None) -> bool:
 CLOCK_REVERTS = frozenset({"FederatedRoundsRoundStillRunning", "FederatedRoundsQuorumReached"})
 
 
+# Accounts per addParticipants transaction: ~4.9M gas, far inside the 2^24 (16,777,216) gas cap per transaction
+# of EIP-7825 (Osaka), which 1,000 accounts (~24M gas) would exceed.
+ADD_BATCH = 200
+
+
+def add_participants_gas(accounts: int) -> int:
+    """A gas limit above addParticipants of ``accounts`` fresh accounts (26,339 gas each measured at 100)."""
+    return 100_000 + 30_000 * accounts
+
+
 def clock_gas_limit(reasons: bytes) -> int:
     """A gas limit above any finalize/close of ``len(reasons)`` submissions (86,749 gas measured at 1,024)."""
     return 200_000 + 100 * len(reasons)
@@ -377,16 +454,22 @@ def _send(
     timeout: float,
     decoder: RevertDecoder,
     clock_gas: int | None = None,
+    gas: int | None = None,
 ) -> Any:
     """Sign (locally when a key is given), send, and wait for the receipt; decode reverts.
 
     ``clock_gas``: for a transaction that the latest block's old timestamp would refuse (``CLOCK_REVERTS``), send
     it with this gas limit rather than trusting the estimate; the chain then decides in a block of the current time.
+    ``gas``: a limit above what the transaction can use, for the embedded chain's fixed limit when the default one
+    (EMBEDDED_GAS_LIMIT) is too low; other chains estimate.
     """
     name = getattr(fn, "fn_name", "deploy")
+    fixed = _fixed_gas(w3, signer, name)
+    if fixed is not None and gas is not None:
+        fixed = max(fixed, gas)
     try:
         try:
-            tx_hash = _submit(w3, fn, signer, _fixed_gas(w3, signer, name))
+            tx_hash = _submit(w3, fn, signer, fixed)
         except REVERTS as exc:
             error = decoder.decode(revert_data(exc), f"{name}: {exc}")
             if clock_gas is None or getattr(error, "error_name", "") not in CLOCK_REVERTS:

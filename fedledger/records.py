@@ -151,6 +151,17 @@ class TaskState:
 
 
 @dataclass(frozen=True)
+class ParticipantView:
+    """The contract's ``participantView``: what a participant checks before it trains or submits, in one call."""
+
+    task: TaskState
+    is_participant: bool
+    has_submitted: bool  # in ``task.round``
+    sample_cap: int  # most samples per submission (0: no cap)
+    timestamp: int  # block.timestamp as the call saw it: the contract's notion of now
+
+
+@dataclass(frozen=True)
 class TxResult:
     """A mined transaction: its hash, gas used and block."""
 

@@ -21,10 +21,10 @@ from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 from fl_node.data import DatasetSplit
 from fl_node.model import ModelConfig, model_config_for
-from fl_node.submit import Submission, check_can_submit, submit_bytes
+from fl_node.submit import Submission, check_can_submit, check_participant, submit_bytes
 from fl_node.train import TrainConfig, compute_gradient, train_local
 
-__all__ = ["Submission", "check_can_submit", "submit_bytes", "train_and_submit"]
+__all__ = ["Submission", "check_can_submit", "check_participant", "submit_bytes", "train_and_submit"]
 
 
 def train_and_submit(
@@ -52,9 +52,9 @@ def train_and_submit(
     (before uploading, so that it is kept even when the registration fails).
     """
     x, y = data
-    cap = ledger.sample_cap(task_id, signer.address)
+    view = check_participant(ledger, task_id, signer.address)  # the claim below never exceeds the cap it read
+    task, cap = view.task, view.sample_cap
     num_samples = min(len(x), cap) if cap else len(x)
-    task = check_can_submit(ledger, task_id, signer.address, num_samples)
     if verify_base is not None:
         on_progress(f"verifying the global model of task {task_id} before building on it")
         verify_base(task)

@@ -144,8 +144,8 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         strategy=spec,
         limits=request.limits,
     )
-    for member in members:
-        ctx.ledger.add_participant(ctx.signer, task_id, member)
+    if members:
+        ctx.ledger.add_participants(ctx.signer, task_id, members)
     if request.open_round:
         ctx.ledger.open_round(ctx.signer, task_id)
     if as_json:

@@ -116,8 +116,7 @@ def _run(run: AttackRun, scratch: Path, on_progress: Callable[[str], None]) -> A
         strategy=run.strategy,
         limits=TaskLimits(max_samples=run.cap, grace_period=3600),
     )
-    for person in people:
-        ledger.add_participant(owner, task, person.address)
+    ledger.add_participants(owner, task, [person.address for person in people])
     ledger.open_round(owner, task)
     attackers = round(run.fraction * run.participants) if run.attack else 0
     shards = [partition(split, run.participants, k, iid=True, seed=run.seed) for k in range(run.participants)]

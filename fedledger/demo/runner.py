@@ -116,8 +116,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         round_duration=3600,
         strategy=spec,
     )
-    for signer in participants:
-        ledger.add_participant(owner, task_id, signer.address)
+    ledger.add_participants(owner, task_id, [signer.address for signer in participants])
     ledger.open_round(owner, task_id)
 
     on_progress("training the centralised baseline")

@@ -95,8 +95,7 @@ def anchored_task(
             strategy=spec,
             limits=TaskLimits(grace_period=round_duration),
         )
-        for account in members:
-            ledger.add_participant(owner, task_id, account)
+        ledger.add_participants(owner, task_id, members)
         ledger.open_round(owner, task_id)
         client_view = {
             "fedledger-rpc-url": client_rpc,

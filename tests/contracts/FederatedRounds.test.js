@@ -192,6 +192,84 @@ describe("FederatedRounds", function () {
     });
   });
 
+  describe("addParticipants", function () {
+    /** `n` distinct fresh addresses (not signers: nobody sends from them). */
+    const addresses = (n, from = 1) => Array.from({ length: n }, (_, i) => ethers.toBeHex(from + i, 20));
+
+    it("adds every account with its own cap, one ParticipantAdded each, in order", async function () {
+      const { rounds, stranger, rest } = await loadFixture(deployWithTask);
+      const tx = rounds.addParticipants(1n, [stranger.address, rest[0].address], [40n, 0n]);
+      await expect(tx).to.emit(rounds, "ParticipantAdded").withArgs(1n, stranger.address, 40n);
+      await expect(tx).to.emit(rounds, "ParticipantAdded").withArgs(1n, rest[0].address, 0n);
+      expect(await rounds.isParticipant(1n, stranger.address)).to.equal(true);
+      expect(await rounds.isParticipant(1n, rest[0].address)).to.equal(true);
+      expect(await rounds.sampleCap(1n, stranger.address)).to.equal(40n);
+      expect((await rounds.getTask(1n)).participantCount).to.equal(5n);
+    });
+
+    it("emits exactly the events of the same accounts added one by one", async function () {
+      const [, agg] = await ethers.getSigners();
+      const accounts = addresses(20, 0x1000);
+      const caps = accounts.map((_, i) => BigInt(i % 3) * 50n);
+      const logsOf = async (rounds, receipts) =>
+        receipts.flatMap((r) => r.logs.map((log) => rounds.interface.parseLog(log)))
+          .map((e) => [e.name, ...e.args.map(String)]);
+
+      const single = await ethers.deployContract("FederatedRounds");
+      await single.createTask(...createArgs(agg.address));
+      const singles = [];
+      for (const [i, a] of accounts.entries()) singles.push(await (await single.addParticipant(1n, a, caps[i])).wait());
+
+      const batch = await ethers.deployContract("FederatedRounds");
+      await batch.createTask(...createArgs(agg.address));
+      const batched = await (await batch.addParticipants(1n, accounts, caps)).wait();
+
+      const expected = await logsOf(single, singles);
+      expect(expected).to.have.length(20);
+      expect(await logsOf(batch, [batched])).to.deep.equal(expected);
+      expect((await batch.getTask(1n)).participantCount).to.equal((await single.getTask(1n)).participantCount);
+      for (const [i, a] of accounts.entries()) expect(await batch.sampleCap(1n, a)).to.equal(caps[i]);
+    });
+
+    it("rejects non-owners, unknown tasks, empty batches and mismatched caps", async function () {
+      const { rounds, stranger } = await loadFixture(deployWithTask);
+      await expect(rounds.connect(stranger).addParticipants(1n, [stranger.address], [0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsNotOwner").withArgs(1n, stranger.address);
+      await expect(rounds.addParticipants(7n, [stranger.address], [0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsUnknownTask").withArgs(7n);
+      await expect(rounds.addParticipants(1n, [], []))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsInvalidParameter").withArgs("accounts");
+      await expect(rounds.addParticipants(1n, [stranger.address], [0n, 0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsInvalidParameter").withArgs("maxSamples");
+    });
+
+    it("rejects the whole batch for a zero address, a member, or a duplicate inside the batch", async function () {
+      const { rounds, alice, stranger } = await loadFixture(deployWithTask);
+      await expect(rounds.addParticipants(1n, [stranger.address, ethers.ZeroAddress], [0n, 0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsInvalidParameter").withArgs("account");
+      await expect(rounds.addParticipants(1n, [stranger.address, alice.address], [0n, 0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsAlreadyParticipant").withArgs(1n, alice.address);
+      await expect(rounds.addParticipants(1n, [stranger.address, stranger.address], [0n, 0n]))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsAlreadyParticipant").withArgs(1n, stranger.address);
+      expect(await rounds.isParticipant(1n, stranger.address)).to.equal(false); // nothing of a refused batch stays
+      expect((await rounds.getTask(1n)).participantCount).to.equal(3n);
+    });
+
+    it("stops at 4,096 participants, refusing the batch that would cross the limit", async function () {
+      this.timeout(600_000);
+      const [, agg] = await ethers.getSigners();
+      const rounds = await ethers.deployContract("FederatedRounds");
+      await rounds.createTask(...createArgs(agg.address));
+      for (let from = 1; from <= 4000; from += 500) {
+        await rounds.addParticipants(1n, addresses(500, from), Array(500).fill(0n), { gasLimit: 16_000_000n });
+      }
+      await expect(rounds.addParticipants(1n, addresses(97, 4001), Array(97).fill(0n)))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsTooManyParticipants").withArgs(1n, 4096n);
+      await rounds.addParticipants(1n, addresses(96, 4001), Array(96).fill(0n));
+      expect((await rounds.getTask(1n)).participantCount).to.equal(4096n);
+    });
+  });
+
   describe("removeParticipant", function () {
     it("removes from the allowlist and emits ParticipantRemoved", async function () {
       const { rounds, alice } = await loadFixture(deployWithTask);
@@ -501,6 +579,55 @@ describe("FederatedRounds", function () {
       });
   });
 
+  describe("participantView", function () {
+    it("returns getTask, isParticipant, hasSubmitted, sampleCap and the block's timestamp in one call",
+      async function () {
+        const { rounds, alice, bob, stranger } = await loadFixture(withOpenRound);
+        await rounds.addParticipant(1n, stranger.address, 40n);
+        await submit(rounds, alice, "a");
+        const now = BigInt(await time.latest());
+        const task = await rounds.getTask(1n);
+
+        const a = await rounds.participantView(1n, alice.address);
+        const b = await rounds.participantView(1n, bob.address);
+        const s = await rounds.participantView(1n, stranger.address);
+        const [owner] = await ethers.getSigners();
+        const o = await rounds.participantView(1n, owner.address);
+
+        expect(a.task).to.deep.equal(task);
+        expect([a.isParticipant, a.hasSubmitted, a.sampleCap]).to.deep.equal([true, true, 0n]);
+        expect([b.isParticipant, b.hasSubmitted]).to.deep.equal([true, false]);
+        expect([s.isParticipant, s.hasSubmitted, s.sampleCap]).to.deep.equal([true, false, 40n]);
+        expect([o.isParticipant, o.hasSubmitted]).to.deep.equal([false, false]);
+        expect(a.timestamp).to.be.greaterThanOrEqual(now);
+        expect(a.timestamp).to.equal(await rounds.participantView(1n, alice.address).then((v) => v.timestamp));
+      });
+
+    it("agrees with the single views for the task cap, before any round and after a round moved on",
+      async function () {
+        const [owner, agg, alice] = await ethers.getSigners();
+        const rounds = await ethers.deployContract("FederatedRounds");
+        await rounds.createTask(...createArgs(agg.address, { quorum: 1n, maxSamples: 70n }));
+        await rounds.addParticipant(1n, alice.address, 100n);
+        const before = await rounds.participantView(1n, alice.address);
+        expect([before.task.roundOpen, before.hasSubmitted, before.sampleCap]).to.deep.equal([false, false, 70n]);
+        await openRoundNow(rounds, owner);
+        await submit(rounds, alice, "a", 1n, 50n);
+        await rounds.connect(agg).finalizeRound(1n, 1n, digest("g"), GLOBAL_CID, reasons(0));
+        const after = await rounds.participantView(1n, alice.address);
+        expect(after.task.round).to.equal(2n);
+        expect(after.hasSubmitted).to.equal(await rounds.hasSubmitted(1n, 2n, alice.address));
+        expect(after.hasSubmitted).to.equal(false);
+        expect(after.sampleCap).to.equal(await rounds.sampleCap(1n, alice.address));
+      });
+
+    it("rejects an unknown task like getTask", async function () {
+      const { rounds, alice } = await loadFixture(deployWithTask);
+      await expect(rounds.participantView(42n, alice.address))
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsUnknownTask").withArgs(42n);
+    });
+  });
+
   describe("limits", function () {
     it("stops at 4,096 participants", async function () {
       this.timeout(600_000);
@@ -535,6 +662,37 @@ describe("FederatedRounds", function () {
       for (const [, g] of gas) expect(g).to.be.lessThanOrEqual(45_000n);
       expect(gas[2][1] - gas[0][1]).to.be.lessThanOrEqual(100n);
     });
+
+    it("prints addParticipants for 1, 100 and 1,000 accounts against as many addParticipant calls",
+      async function () {
+        // 1,000 accounts take ~24M gas, above the 2^24 (16,777,216) gas cap per transaction of EIP-7825 (Osaka):
+        // they go in batches of 200 (~4.9M gas each), as `Ledger.add_participants` sends them.
+        const BATCH = 200;
+        const [, agg] = await ethers.getSigners();
+        const rounds = await ethers.deployContract("FederatedRounds");
+        const lines = [];
+        let task = 0n;
+        for (const n of [1, 100, 1000]) {
+          const accounts = Array.from({ length: n }, (_, i) => ethers.toBeHex(n * 10_000 + i + 1, 20));
+          await rounds.createTask(...createArgs(agg.address));
+          task += 1n;
+          let batched = 0n;
+          for (let i = 0; i < n; i += BATCH) {
+            const chunk = accounts.slice(i, i + BATCH);
+            const receipt = await (await rounds.addParticipants(task, chunk, Array(chunk.length).fill(0n))).wait();
+            batched += receipt.gasUsed;
+          }
+          await rounds.createTask(...createArgs(agg.address));
+          task += 1n;
+          let singles = 0n;
+          for (const a of accounts) singles += (await (await rounds.addParticipant(task, a, 0n)).wait()).gasUsed;
+          const txs = Math.ceil(n / BATCH);
+          lines.push(`${n} account${n === 1 ? "" : "s"}: ${batched} in ${txs} tx (${batched / BigInt(n)} per account), ` +
+            `${singles} in ${n} addParticipant (${singles / BigInt(n)} per account)`);
+          if (n > 1) expect(batched).to.be.lessThan(singles); // one account pays the arrays' calldata
+        }
+        console.log(`      gas: addParticipants ${lines.join("; ")}`);
+      });
 
     it("keeps finalizeRound under 120,000 gas without calldata at 1,024 submissions", async function () {
       const [owner, agg] = await ethers.getSigners();

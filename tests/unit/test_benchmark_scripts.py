@@ -46,3 +46,14 @@ def test_the_big_update_table_has_a_rate_for_every_stage_that_moves_bytes(tmp_pa
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert rows["registration (transaction)"].endswith("| - |")  # a digest, not the bytes: no rate
     assert not rows["upload"].endswith("| - |")
+
+
+@pytest.mark.slow
+def test_the_views_table_compares_both_sides_and_the_batch_emits_the_same_events(tmp_path: Path) -> None:
+    text = run_script(
+        tmp_path, "views.py", "--no-devnet", "--participants", "2", "--accounts", "5", "--repeat", "1"
+    )
+    assert "<!-- views:start -->" in text and "events are the same: embedded: yes" in text
+    assert "| embedded | pre-checks, 5 views | 5 |" in text
+    assert "| embedded | pre-checks, participantView | 1 |" in text
+    assert "| embedded | add 5 participants, addParticipants (200 a tx) | 1 |" in text

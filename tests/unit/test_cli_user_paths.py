@@ -187,6 +187,24 @@ def test_a_trimmed_mean_that_trims_nothing_at_its_quorum_is_refused(chain: Chain
     assert one.exit_code == 0 and wider.exit_code == 0
 
 
+def test_task_create_adds_its_participants_in_one_transaction(chain: Chain) -> None:
+    # Prepare
+    initial = chain.model_file(0.0, "initial.safetensors")
+    accounts = chain.ledger.w3.eth.accounts[1:10]
+
+    # Execute
+    done = chain.run("task", "create", "--participants", ",".join(str(i) for i in range(1, 10)), "--quorum", "5",
+                     "--max-samples", "100", "--model-file", str(initial), "--json")  # fmt: skip
+
+    # Assert: one ParticipantAdded per account, in order, all from the same transaction
+    assert done.exit_code == 0, done.output
+    task = int(json.loads(done.stdout)["task_id"])
+    added = chain.ledger.participant_changes(task)
+    assert [c.participant for c in added] == accounts and all(c.added for c in added)
+    assert len({c.at.tx_hash for c in added}) == 1
+    assert chain.ledger.get_task(task).participant_count == 9
+
+
 def test_key_file_and_account_together_are_refused(chain: Chain) -> None:
     key = chain.tmp / "owner.key"
     key.write_text(Account.create().key.hex())

@@ -170,6 +170,32 @@ class RoundContract(RuleBasedStateMachine):
             t.members[who] = cap
 
     @precondition(lambda self: bool(self.tasks))
+    @rule(
+        data=st.data(),
+        batch=st.lists(
+            st.tuples(st.integers(0, ACTORS - 1), st.sampled_from([0, 3, 50])), min_size=1, max_size=3
+        ),
+    )
+    def add_participants(self, data: st.DataObject, batch: list[tuple[int, int]]) -> None:
+        """The batch: all or nothing, refused at the first account already on the list (or earlier in the batch)."""
+        task_id = data.draw(st.sampled_from(sorted(self.tasks)))
+        t = self.tasks[task_id]
+        sender = self.pick(data, [t.owner])
+        error = "NotOwner" if sender != t.owner else None
+        seen = set(t.members)
+        for who, _ in batch:
+            if error is None and who in seen:
+                error = "AlreadyParticipant"
+            seen.add(who)
+        accounts = [self.actors[who].address for who, _ in batch]
+        caps = [cap for _, cap in batch]
+        if self.expect(
+            error,
+            lambda: self.ledger.add_participants(self.actors[sender], task_id, accounts, max_samples=caps),
+        ):
+            t.members.update(batch)
+
+    @precondition(lambda self: bool(self.tasks))
     @rule(data=st.data())
     def remove_participant(self, data: st.DataObject) -> None:
         task_id = data.draw(st.sampled_from(sorted(self.tasks)))
@@ -327,6 +353,19 @@ class RoundContract(RuleBasedStateMachine):
         t.round += 1
         t.deadline = now + DURATION
         t.submissions = []
+
+    @precondition(lambda self: bool(self.tasks))
+    @rule(data=st.data(), who=st.integers(0, ACTORS - 1))
+    def participant_view(self, data: st.DataObject, who: int) -> None:
+        """The one-call view says what the model (and the single views) say."""
+        task_id = data.draw(st.sampled_from(sorted(self.tasks)))
+        t = self.tasks[task_id]
+        view = self.ledger.participant_view(task_id, self.actors[who].address)
+        assert view.task == self.ledger.get_task(task_id)
+        assert view.is_participant == (who in t.members)
+        assert view.has_submitted == (t.round != 0 and t.last_submitted.get(who) == t.round)
+        assert view.sample_cap == t.cap(who)
+        assert view.timestamp == self.ledger.block_timestamp()
 
     # ------------------------------------------------------------------ invariants
 

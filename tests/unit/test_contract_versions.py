@@ -96,3 +96,32 @@ def test_ledger_names_the_code_hash_of_a_foreign_contract(chain: tuple[Web3, Sig
     ) as caught:
         Ledger(w3, address)
     assert "\n" not in str(caught.value)
+
+
+def test_a_client_on_the_version_before_the_batch_and_the_view_still_works(chain: tuple[Web3, Signer]) -> None:
+    # Prepare: today's contract seen through the previous version's ABI (registered in the history), which has
+    # neither participantView nor addParticipants: the calls a client of today makes must fall back
+    w3, owner = chain
+    deployed, _ = Ledger.deploy(w3, owner)
+    older = [
+        entry["abi"]
+        for entry in art.load_history().values()
+        if not any(e.get("name") == "participantView" for e in entry["abi"])
+    ]
+    assert older, "the history should still hold the version from before participantView"
+    ledger = Ledger(w3, deployed.address)
+    ledger.contract = w3.eth.contract(address=ledger.address, abi=older[0])
+    task_id, _ = ledger.create_task(
+        owner, aggregator=owner.address, initial_digest=b"\x01" * 32, initial_cid=CID, quorum=1,
+        round_duration=600, strategy="fedavg", limits=ledger_module.rec.TaskLimits(grace_period=600),
+    )  # fmt: skip
+    people = w3.eth.accounts[1:4]
+
+    # Execute
+    ledger.add_participants(owner, task_id, people, max_samples=[0, 5, 0])
+    view = ledger.participant_view(task_id, people[1])
+
+    # Assert
+    assert not ledger.offers("participantView") and not ledger.offers("addParticipants")
+    assert [c.participant for c in ledger.participant_changes(task_id)] == people
+    assert view.is_participant and view.sample_cap == 5 and not view.has_submitted

@@ -16,12 +16,14 @@ from federation import Federation, model
 from aggregator.coordinator import Coordinator, RoundNotReadyError
 from aggregator.judge import judge_round
 from fedledger import codec
+from fedledger import ledger as ledger_module
 from fedledger.audit import verify_task
 from fedledger.audit_cache import VerifiedRounds
-from fedledger.exceptions import ContractRevertError
+from fedledger.exceptions import ChainError, ContractRevertError
 from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes, encode_outcomes, included_indices
 from fedledger.ledger import Signer
+from fl_node.submit import check_can_submit
 
 
 @pytest.fixture
@@ -263,3 +265,93 @@ def test_audit_notes_included_content_the_store_does_not_pin(
         f"{cids[1]} ({fed.people[1].address}) is not pinned on {where}: fetched from elsewhere",
         f"{outcome.global_cid} (global model) is not pinned on {where}: fetched from elsewhere",
     ]
+
+
+def test_participant_view_agrees_with_the_single_views_for_every_kind_of_account(tmp_path: Path) -> None:
+    # Prepare: participant 0 submitted, 1 did not, 2 has its own cap; account 7 is a stranger
+    fed = Federation(tmp_path, caps={2: 40})
+    fed.submit(0, codec.encode(model(1.0)))
+    accounts = [p.address for p in fed.people] + [fed.w3.eth.accounts[7]]
+    # Execute
+    views = [fed.ledger.participant_view(fed.task, account) for account in accounts]
+    # Assert
+    task = fed.ledger.get_task(fed.task)
+    for account, view in zip(accounts, views, strict=True):
+        assert view.task == task
+        assert view.is_participant == fed.ledger.is_participant(fed.task, account)
+        assert view.has_submitted == fed.ledger.has_submitted(fed.task, task.round, account)
+        assert view.sample_cap == fed.ledger.sample_cap(fed.task, account)
+        assert view.timestamp == fed.ledger.block_timestamp()
+    assert [(v.is_participant, v.has_submitted, v.sample_cap) for v in views] == [
+        (True, True, 0),
+        (True, False, 0),
+        (True, False, 40),
+        (False, False, 0),
+    ]
+
+
+def test_participant_view_of_an_unknown_task_says_which_tasks_exist(fed: Federation) -> None:
+    with pytest.raises(ContractRevertError, match=r"task 9 does not exist .*\(it holds task 1;") as info:
+        fed.ledger.participant_view(9, fed.people[0].address)
+    assert info.value.error_name == "FederatedRoundsUnknownTask"
+
+
+def test_check_can_submit_reads_the_chain_once(fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: count every call the ledger makes to the node
+    calls: list[str] = []
+    real_call = fed.ledger._call
+
+    def counting(thunk: Any) -> Any:
+        calls.append(getattr(thunk, "__qualname__", "?"))
+        return real_call(thunk)
+
+    monkeypatch.setattr(fed.ledger, "_call", counting)
+    # Execute
+    task = check_can_submit(fed.ledger, fed.task, fed.people[0].address, 10)
+    # Assert
+    assert task == fed.ledger.get_task(fed.task)
+    assert len(calls) == 2  # the check's one view, then the get_task above
+
+
+def test_check_can_submit_keeps_its_reasons(tmp_path: Path) -> None:
+    # Prepare: participant 0 submitted, participant 2 may claim 40 samples, account 7 is a stranger
+    fed = Federation(tmp_path, caps={2: 40})
+    fed.submit(0, codec.encode(model(1.0)))
+    stranger = fed.w3.eth.accounts[7]
+    # Execute / Assert
+    with pytest.raises(ChainError, match=f"{stranger} is not a participant of task 1; ask the task owner"):
+        check_can_submit(fed.ledger, fed.task, stranger)
+    with pytest.raises(ChainError, match=f"{fed.people[0].address} already submitted in round 1 of task 1"):
+        check_can_submit(fed.ledger, fed.task, fed.people[0].address)
+    with pytest.raises(ChainError, match="may claim at most 40 samples per submission to task 1, not 41"):
+        check_can_submit(fed.ledger, fed.task, fed.people[2].address, 41)
+    assert check_can_submit(fed.ledger, fed.task, fed.people[2].address, 40).round == 1
+    fed.travel(7200)
+    with pytest.raises(ChainError, match="round 1 of task 1 closed at its deadline"):
+        check_can_submit(fed.ledger, fed.task, fed.people[1].address)
+
+
+def test_add_participants_sends_batches_with_the_events_of_single_adds(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: batches of 2, five new accounts with their caps
+    monkeypatch.setattr(ledger_module, "ADD_BATCH", 2)
+    accounts = fed.w3.eth.accounts[4:9]
+    caps = [0, 10, 0, 30, 5]
+    # Execute
+    txs = fed.ledger.add_participants(fed.owner, fed.task, accounts, max_samples=caps)
+    # Assert
+    assert len(txs) == 3 and len({tx.block_number for tx in txs}) == 3
+    added = [c for c in fed.ledger.participant_changes(fed.task) if c.added][3:]
+    assert [(c.participant, c.max_samples) for c in added] == list(zip(accounts, caps, strict=True))
+    assert fed.ledger.get_task(fed.task).participant_count == 8
+    assert [fed.ledger.sample_cap(fed.task, a) for a in accounts] == caps
+
+
+def test_add_participants_refuses_a_member_with_the_contract_error(fed: Federation) -> None:
+    newcomer = fed.w3.eth.accounts[5]
+    with pytest.raises(ContractRevertError, match=fed.people[1].address) as info:
+        fed.ledger.add_participants(fed.owner, fed.task, [newcomer, fed.people[1].address])
+    assert info.value.error_name == "FederatedRoundsAlreadyParticipant"
+    assert not fed.ledger.is_participant(fed.task, newcomer)  # the refused batch left nothing behind
+    assert fed.ledger.add_participants(fed.owner, fed.task, []) == []
