@@ -9,12 +9,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from devnet_fixtures import Devnet, free_port, start_devnet
+from devnet_fixtures import Devnet, free_port
 from test_workflow import create_task, train_in_parallel
 
 from fedledger.devnet import processes
@@ -71,14 +70,14 @@ def test_a_taken_port_is_a_clear_error_before_anything_starts(devnet: Devnet, tm
 
 
 def test_commands_without_a_devnet_say_how_to_get_one(devnet: Devnet, tmp_path: Path) -> None:
-    missing = devnet.cli(
+    missing = devnet.invoke(
         "task", "show", "--task", "1", check=False, FEDLEDGER_STATE=str(tmp_path / "none.json")
     )
     assert missing.returncode == 2 and "fedledger devnet up" in missing.stderr
 
 
 def test_a_dead_chain_endpoint_is_a_clear_error(devnet: Devnet, tmp_path: Path) -> None:
-    dead = devnet.cli(
+    dead = devnet.invoke(
         "audit",
         "history",
         "--rpc-url",
@@ -98,14 +97,6 @@ def _restart(net: Devnet) -> dict[str, object]:
     )
     net.state = json.loads(done.stdout)
     return net.state
-
-
-@pytest.fixture
-def own_devnet(tmp_path: Path) -> Iterator[Devnet]:
-    """A devnet of this test's own, since these tests stop, crash and restart it."""
-    net = start_devnet(tmp_path)
-    yield net
-    net.cli("devnet", "down", check=False)
 
 
 def test_down_then_up_keeps_the_chain_and_rounds_continue(own_devnet: Devnet) -> None:
