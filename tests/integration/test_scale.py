@@ -1,6 +1,8 @@
 """Scale on the real devnet: a round with 300 participants (each submission a real transaction from its own
 account), and one 100 MB update end to end (upload, register, fetch, validate, aggregate, verify) with the
-aggregator's and the auditor's peak memory staying near one model's size."""
+aggregator's and the auditor's peak memory staying near one model's size.
+
+The full sizes are `slow` (`make test-all`); `make test` runs the same tests at 30 participants and 20 MB."""
 
 from __future__ import annotations
 
@@ -27,17 +29,20 @@ def _model_file(tmp_path: Path, tensors: codec.Tensors, name: str) -> Path:
     return path
 
 
-def test_a_round_with_300_participants_finalizes_and_verifies(devnet: Devnet, tmp_path: Path) -> None:
-    # Prepare: 300 fresh accounts, funded through anvil, allowlisted by the owner
+@pytest.mark.parametrize("count", [30, pytest.param(300, marks=pytest.mark.slow)])
+def test_a_round_with_many_participants_finalizes_and_verifies(
+    devnet: Devnet, tmp_path: Path, count: int
+) -> None:
+    # Prepare: fresh accounts, funded through anvil, allowlisted by the owner
     initial = {"w": np.zeros(16, np.float32)}
-    accounts = [Account.create() for _ in range(300)]
+    accounts = [Account.create() for _ in range(count)]
     for account in accounts:
         devnet.rpc("anvil_setBalance", account.address, hex(10**18))
     created = devnet.cli_json(
         "task",
         "create",
         "--quorum",
-        "150",
+        str(count // 2),
         "--round-duration",
         "3600",
         "--model-file",
@@ -58,16 +63,18 @@ def test_a_round_with_300_participants_finalizes_and_verifies(devnet: Devnet, tm
     outcome = devnet.cli_json("aggregate", "--task", str(task), timeout=600)
     verified = devnet.cli_json("audit", "verify", "--task", str(task), timeout=600)
     # Assert
-    assert len(outcome["included"]) == 300
-    assert ledger.rounds_finalized(task, 1)[0].num_included == 300
+    assert len(outcome["included"]) == count
+    assert ledger.rounds_finalized(task, 1)[0].num_included == count
     global_model = codec.decode(store.get(outcome["global_cid"]))
-    assert np.allclose(global_model["w"], 150.5)  # the mean of 1..300
+    assert np.allclose(global_model["w"], (count + 1) / 2)  # the mean of 1..count
     assert verified["ok"] is True
 
 
-def test_a_100_mb_update_goes_end_to_end_with_memory_near_one_model(devnet: Devnet, tmp_path: Path) -> None:
-    # Prepare: a 25M-parameter model (100 MB), a task allowing 128 MiB updates, one participant
-    params = 25_000_000
+@pytest.mark.parametrize("params", [5_000_000, pytest.param(25_000_000, marks=pytest.mark.slow)])
+def test_a_big_update_goes_end_to_end_with_memory_near_one_model(
+    devnet: Devnet, tmp_path: Path, params: int
+) -> None:
+    # Prepare: a 25M-parameter model (100 MB; 20 MB in `make test`), a task allowing 128 MiB updates, one participant
     initial = {"w": np.zeros(params, np.float32)}
     created = devnet.cli_json(
         "task",
@@ -90,15 +97,22 @@ def test_a_100_mb_update_goes_end_to_end_with_memory_near_one_model(devnet: Devn
     )
     outcome, aggregator_peak = _measured(devnet, "aggregate", "--task", task)
     verified, auditor_peak = _measured(devnet, "audit", "verify", "--task", task, "--no-cache")
+    _, idle_peak = _measured(devnet, "audit", "history", "--task", task)  # the same imports, no model loaded
     # Assert
     assert submitted["round"] == 1 and outcome["included"] == [ledger_of(devnet).w3.eth.accounts[1]]
     assert verified["ok"] is True
     model_mib = params * 4 / 2**20
     print(
-        f"peak RSS: aggregator {aggregator_peak:.0f} MiB, auditor {auditor_peak:.0f} MiB, model {model_mib:.0f} MiB"
+        f"peak RSS: aggregator {aggregator_peak:.0f} MiB, auditor {auditor_peak:.0f} MiB, "
+        f"without a model {idle_peak:.0f} MiB, model {model_mib:.0f} MiB"
     )
     for who, peak in (("aggregator", aggregator_peak), ("auditor", auditor_peak)):
-        assert peak < 8 * model_mib, f"the {who} peaked at {peak:.0f} MiB for a {model_mib:.0f} MiB model"
+        # what the model costs over the interpreter and its imports; at 100 MB the whole process too
+        assert peak - idle_peak < 8 * model_mib, (
+            f"the {who} took {peak - idle_peak:.0f} MiB over {idle_peak:.0f}"
+        )
+        if params >= 25_000_000:
+            assert peak < 8 * model_mib, f"the {who} peaked at {peak:.0f} MiB for a {model_mib:.0f} MiB model"
 
 
 PROBE = """
