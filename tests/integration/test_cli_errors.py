@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 from eth_account import Account
-from test_workflow import DATASET, create_task, ledger_of, train_in_parallel
+from test_workflow import DATASET, create_task, ledger_of, submit_nudged
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ def test_two_aggregators_racing_on_one_round_finalize_it_once(devnet: Devnet) ->
     for _ in range(3):
         # Prepare: a round everyone has submitted to
         task = create_task(devnet, "1,2", quorum=2)
-        train_in_parallel(devnet, task, [1, 2])
+        submit_nudged(devnet, task, [1, 2])
         # Execute: two aggregator processes at once
         procs = [
             subprocess.Popen(
@@ -205,8 +205,8 @@ def test_help_shows_where_settings_come_from() -> None:
 def test_verify_with_the_ipfs_node_down_is_unverified_not_mismatch(devnet: Devnet) -> None:
     # Prepare: an honest round
     task = create_task(devnet, "1,2", quorum=2)
-    train_in_parallel(devnet, task, [1, 2])
-    devnet.cli_json("aggregate", "--task", task)
+    submit_nudged(devnet, task, [1, 2])
+    devnet.invoke_json("aggregate", "--task", task)
     with devnet.ipfs_stopped():
         # Execute
         done = devnet.cli("audit", "verify", "--task", task, "--json", check=False)

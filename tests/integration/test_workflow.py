@@ -13,10 +13,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 
+from fedledger import codec
 from fedledger.ledger import Ledger, connect
+from fedledger.store import KuboStore
 
 pytestmark = pytest.mark.integration
 DATASET = ("--dataset", "digits")  # the bikes model works the same; digits keeps CI fast
@@ -56,6 +59,26 @@ def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         results.append(json.loads(out))
+    return results
+
+
+def submit_nudged(net: Devnet, task: str, accounts: list[int]) -> list[dict[str, object]]:
+    """Register one update per account in-process without training (the task's model, nudged per account): the
+    quick way to fill a round for a test about what comes after. Real `node train` processes: train_in_parallel."""
+    state = ledger_of(net).get_task(int(task))
+    base = codec.decode(KuboStore(net.state["ipfs_api"]).get(state.model_cid))
+    folder = net.state_file.parent / "updates"
+    folder.mkdir(exist_ok=True)
+    results = []
+    for account in accounts:
+        nudged = {k: (v + np.float32(0.01 * account)).astype(v.dtype) for k, v in base.items()}
+        update = folder / f"task{task}-round{state.round}-account{account}.safetensors"
+        update.write_bytes(codec.encode(nudged))
+        results.append(
+            net.invoke_json(
+                "node", "submit", str(update), "--task", task, "--samples", "10", "--account", str(account)
+            )
+        )
     return results
 
 
@@ -144,11 +167,11 @@ def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(de
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    train_in_parallel(devnet, task, [1])
+    submit_nudged(devnet, task, [1])
     # Execute: kill it mid-round, finish the round, restart it
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=30)
-    train_in_parallel(devnet, task, [2])
+    submit_nudged(devnet, task, [2])
     restarted = devnet.cli_json("aggregate", "--task", task, "--watch", "--max-rounds", "1")
     again = devnet.cli("aggregate", "--task", task, check=False)
     # Assert
