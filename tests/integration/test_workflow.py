@@ -185,7 +185,7 @@ def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(de
 def test_participant_after_the_deadline_is_refused_and_round_closes_with_quorum(devnet: Devnet) -> None:
     # Prepare
     task = create_task(devnet, "1,2,3", quorum=2, duration=60)
-    train_in_parallel(devnet, task, [1, 2])
+    submit_nudged(devnet, task, [1, 2])
     # Execute: the chain's clock passes the deadline, then the third participant shows up
     devnet.rpc("evm_increaseTime", 120)
     devnet.rpc("evm_mine")
