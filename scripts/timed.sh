@@ -18,5 +18,7 @@ status=$?
 elapsed=$(($(date +%s) - start))
 result=$([[ $status == 0 ]] && echo ok || echo "FAILED($status)")
 printf '== %s: %dm%02ds %s\n' "$name" $((elapsed / 60)) $((elapsed % 60)) "$result"
-[[ -n "${SUITE_TIMES:-}" ]] && echo "$name $elapsed $result" >>"$SUITE_TIMES"
+if [[ -n "${SUITE_TIMES:-}" ]]; then
+    mkdir -p "$(dirname "$SUITE_TIMES")" && echo "$name $elapsed $result" >>"$SUITE_TIMES"
+fi
 exit $status
