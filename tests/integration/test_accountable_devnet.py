@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from devnet_fixtures import Devnet
-from test_workflow import DATASET, ledger_of, train_in_parallel
+from test_workflow import DATASET, ledger_of, submit_nudged, train_in_parallel
 
 from fedledger import codec
 from fedledger.inclusion import encode_outcomes
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def create(net: Devnet, participants: str, quorum: int, *extra: str) -> str:
-    created = net.cli_json(
+    created = net.invoke_json(
         "task", "create", "--participants", participants, "--quorum", str(quorum), *DATASET, *extra
     )
     return str(created["task_id"])
@@ -48,7 +48,7 @@ def test_cheating_participants_and_a_censoring_aggregator_are_named_by_the_audit
     base_file.write_bytes(codec.encode(base))
     # Execute: an inflated claim is refused by the contract; the free rider's base model is refused by `node
     # submit` (it would be excluded), so it registers through the ABI directly; the scaled update goes in
-    inflated = devnet.cli(
+    inflated = devnet.invoke(
         "node",
         "submit",
         str(scaled_file),
@@ -60,7 +60,7 @@ def test_cheating_participants_and_a_censoring_aggregator_are_named_by_the_audit
         "3",
         check=False,
     )
-    refused_free_ride = devnet.cli(
+    refused_free_ride = devnet.invoke(
         "node", "submit", str(base_file), "--task", task, "--samples", "100", "--account", "4", check=False
     )
     ledger = ledger_of(devnet)
@@ -69,7 +69,9 @@ def test_cheating_participants_and_a_censoring_aggregator_are_named_by_the_audit
     ledger.submit_update(
         free_rider, int(task), 1, codec.model_digest(codec.encode(base)), store.put(codec.encode(base)), 100
     )
-    devnet.cli_json("node", "submit", str(scaled_file), "--task", task, "--samples", "1000", "--account", "3")
+    devnet.invoke_json(
+        "node", "submit", str(scaled_file), "--task", task, "--samples", "1000", "--account", "3"
+    )
     devnet.cli("node", "train", "--task", task, "--account", "5", *DATASET)
     # The aggregator censors participant 2's valid update, calling it malformed, and commits the mean of the rest
     owner = Signer(ledger.w3.eth.accounts[0])
@@ -123,7 +125,7 @@ def test_cheating_participants_and_a_censoring_aggregator_are_named_by_the_audit
 def test_a_participant_refuses_to_train_on_a_forged_global_model(devnet: Devnet) -> None:
     # Prepare: an honest round 1, then an aggregator commits a model of its own choosing
     task = create(devnet, "1,2", 2)
-    train_in_parallel(devnet, task, [1, 2])
+    submit_nudged(devnet, task, [1, 2])
     ledger = ledger_of(devnet)
     store = KuboStore(devnet.state["ipfs_api"])
     forged = codec.encode({k: v + 1 for k, v in base_model(devnet, task).items()})
@@ -149,7 +151,7 @@ def test_node_submit_refuses_an_update_the_aggregator_would_exclude(devnet: Devn
     wrong = {k: np.zeros((2, 2), np.float32) for k in base_model(devnet, task)}
     update = tmp_path / "wrong.safetensors"
     update.write_bytes(codec.encode(wrong))
-    refused = devnet.cli(
+    refused = devnet.invoke(
         "node", "submit", str(update), "--task", task, "--samples", "10", "--account", "1", check=False
     )
     assert refused.returncode == 1 and "would exclude this update as shape_mismatch" in refused.stderr

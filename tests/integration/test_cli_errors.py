@@ -14,24 +14,23 @@ from pathlib import Path
 import pytest
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 from eth_account import Account
-from test_workflow import DATASET, create_task, ledger_of, train_in_parallel
-
-from fedledger.devnet.ipfs_daemon import IpfsDaemon
+from test_workflow import DATASET, create_task, ledger_of, submit_nudged
 
 pytestmark = pytest.mark.integration
 
 
 def refused(net: Devnet, *args: str, code: int, says: str, **env: str) -> str:
-    """Run a command that must fail with ``code`` and one error line containing ``says``; return stderr."""
-    done = net.cli(*args, check=False, **env)
+    """Run a command (in-process) that must fail with ``code`` and one error line containing ``says``; return
+    stderr. Real processes exit the same way: test_a_refused_command_exits_the_same_as_a_real_process."""
+    done = net.invoke(*args, check=False, **env)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == code, f"exit {done.returncode}: {done.stderr}"
     assert says in done.stderr, done.stderr
     return done.stderr
 
 
-def test_verify_on_a_chain_without_tasks_is_not_success(devnet: Devnet) -> None:
-    done = devnet.cli("audit", "verify", check=False)
+def test_verify_on_a_chain_without_tasks_is_not_success(devnet: Devnet, empty_contract: str) -> None:
+    done = devnet.cli("audit", "verify", "--contract", empty_contract, check=False)
     assert done.returncode == 3 and "nothing to verify" in done.stdout, done.stdout + done.stderr
 
 
@@ -61,6 +60,30 @@ def test_bad_usage_is_one_clear_line(devnet: Devnet, args: tuple[str, ...], says
     count = ledger_of(devnet).task_count()
     refused(devnet, *args, code=2, says=says)
     assert ledger_of(devnet).task_count() == count, "a refused command must not leave a task behind"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("task", "show", "--task", "-1"), 2, "Invalid value for '--task'"),
+        (
+            ("task", "create", "--participants", "1,1"),
+            2,
+            "names 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 twice",
+        ),
+        (("audit", "history", "--contract", "0x" + "12" * 20), 1, "no contract at"),
+    ],
+)
+def test_a_refused_command_exits_the_same_as_a_real_process(
+    devnet: Devnet, args: tuple[str, ...], code: int, says: str
+) -> None:
+    # Execute: the same refusal in-process (as the tests above run it) and as a process of its own
+    in_process = devnet.invoke(*args, check=False)
+    real = devnet.cli(*args, check=False)
+    # Assert: same exit code, same error line, no traceback, nothing on stdout
+    assert (real.returncode, in_process.returncode) == (code, code), real.stderr + in_process.stderr
+    assert says in real.stderr and says in in_process.stderr, real.stderr
+    assert "Traceback" not in real.stderr and real.stdout == in_process.stdout == ""
 
 
 def test_out_of_range_sample_count_is_refused_before_anything_is_sent(devnet: Devnet, tmp_path: Path) -> None:
@@ -144,7 +167,7 @@ def test_two_aggregators_racing_on_one_round_finalize_it_once(devnet: Devnet) ->
     for _ in range(3):
         # Prepare: a round everyone has submitted to
         task = create_task(devnet, "1,2", quorum=2)
-        train_in_parallel(devnet, task, [1, 2])
+        submit_nudged(devnet, task, [1, 2])
         # Execute: two aggregator processes at once
         procs = [
             subprocess.Popen(
@@ -182,19 +205,11 @@ def test_help_shows_where_settings_come_from() -> None:
 def test_verify_with_the_ipfs_node_down_is_unverified_not_mismatch(devnet: Devnet) -> None:
     # Prepare: an honest round
     task = create_task(devnet, "1,2", quorum=2)
-    train_in_parallel(devnet, task, [1, 2])
-    devnet.cli_json("aggregate", "--task", task)
-    daemon = IpfsDaemon(devnet.state_file.parent / "ipfs", int(devnet.state["ipfs_api"].rsplit(":", 1)[1]))
-    daemon.stop(devnet.state["pids"]["ipfs"])
-    try:
+    submit_nudged(devnet, task, [1, 2])
+    devnet.invoke_json("aggregate", "--task", task)
+    with devnet.ipfs_stopped():
         # Execute
         done = devnet.cli("audit", "verify", "--task", task, "--json", check=False)
-    finally:
-        pid = daemon.start(devnet.state_file.parent / "ipfs-restart.log")
-        daemon.wait_ready(timeout=60)
-        state = json.loads(devnet.state_file.read_text())
-        state["pids"]["ipfs"] = pid
-        devnet.state_file.write_text(json.dumps(state))
     # Assert: "I could not check" is not "the aggregator cheated"
     report = json.loads(done.stdout)
     assert done.returncode == 3 and report["status"] == "unverified", done.stdout

@@ -9,13 +9,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from devnet_fixtures import Devnet, free_port, start_devnet
-from test_workflow import create_task, train_in_parallel
+from devnet_fixtures import Devnet, free_port
+from test_workflow import create_task, submit_nudged
 
 from fedledger.devnet import processes
 from fedledger.ledger import connect
@@ -71,14 +70,14 @@ def test_a_taken_port_is_a_clear_error_before_anything_starts(devnet: Devnet, tm
 
 
 def test_commands_without_a_devnet_say_how_to_get_one(devnet: Devnet, tmp_path: Path) -> None:
-    missing = devnet.cli(
+    missing = devnet.invoke(
         "task", "show", "--task", "1", check=False, FEDLEDGER_STATE=str(tmp_path / "none.json")
     )
     assert missing.returncode == 2 and "fedledger devnet up" in missing.stderr
 
 
 def test_a_dead_chain_endpoint_is_a_clear_error(devnet: Devnet, tmp_path: Path) -> None:
-    dead = devnet.cli(
+    dead = devnet.invoke(
         "audit",
         "history",
         "--rpc-url",
@@ -100,20 +99,12 @@ def _restart(net: Devnet) -> dict[str, object]:
     return net.state
 
 
-@pytest.fixture
-def own_devnet(tmp_path: Path) -> Iterator[Devnet]:
-    """A devnet of this test's own, since these tests stop, crash and restart it."""
-    net = start_devnet(tmp_path)
-    yield net
-    net.cli("devnet", "down", check=False)
-
-
 def test_down_then_up_keeps_the_chain_and_rounds_continue(own_devnet: Devnet) -> None:
     # Prepare: a finalized round
     net = own_devnet
     task = create_task(net, "1,2", quorum=2)
-    train_in_parallel(net, task, [1, 2])
-    first = net.cli_json("aggregate", "--task", task)
+    submit_nudged(net, task, [1, 2])
+    first = net.invoke_json("aggregate", "--task", task)
     contract = net.state["contract_address"]
     # Execute
     stopped = net.cli_json("devnet", "down")
@@ -125,7 +116,7 @@ def test_down_then_up_keeps_the_chain_and_rounds_continue(own_devnet: Devnet) ->
     verified = net.cli_json("audit", "verify", "--task", task, "--no-cache")
     assert verified["ok"] is True and verified["verified_rounds"] == 1
     assert verified["tasks"][0]["rounds"][0]["global_digest"] == first["global_digest"]
-    assert {s["round"] for s in train_in_parallel(net, task, [1, 2])} == {2}
+    assert {s["round"] for s in submit_nudged(net, task, [1, 2])} == {2}
 
 
 def test_a_crash_of_every_devnet_process_loses_at_most_the_last_second(own_devnet: Devnet) -> None:
@@ -182,8 +173,8 @@ def test_down_never_signals_a_stale_pid_that_now_belongs_to_someone_else(own_dev
 def test_garbage_collection_keeps_every_update_and_model_the_audit_needs(own_devnet: Devnet) -> None:
     net = own_devnet
     task = create_task(net, "1,2", quorum=2)
-    train_in_parallel(net, task, [1, 2])
-    net.cli_json("aggregate", "--task", task)
+    submit_nudged(net, task, [1, 2])
+    net.invoke_json("aggregate", "--task", task)
     gc = requests.post(f"{net.state['ipfs_api']}/api/v0/repo/gc", timeout=120)
     assert gc.status_code == 200
     verified = net.cli_json("audit", "verify", "--task", task, "--no-cache")

@@ -1,7 +1,8 @@
 """The multi-process workflow users run, against a real Hardhat node and a real js-ipfs daemon.
 
-Every `fedledger` call here is its own process (participants and the aggregator live on different machines in real
-life); the only thing they share is what `fedledger devnet up` wrote, or the flags an auditor passes.
+The workflow's `fedledger` calls are each their own process (participants and the aggregator live on different
+machines in real life); the only thing they share is what `fedledger devnet up` wrote, or the flags an auditor
+passes. Set-up steps and refusals that only check a command's answer run in-process (``Devnet.invoke``).
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from devnet_fixtures import FEDLEDGER, ROOT, Devnet
 
-from fedledger.devnet.ipfs_daemon import IpfsDaemon
+from fedledger import codec
 from fedledger.ledger import Ledger, connect
+from fedledger.store import KuboStore
 
 pytestmark = pytest.mark.integration
 DATASET = ("--dataset", "digits")  # the bikes model works the same; digits keeps CI fast
 
 
 def create_task(net: Devnet, participants: str, quorum: int, duration: int = 600) -> str:
-    created = net.cli_json(
+    """Create a task (in-process: a set-up step; test_three_participants_... creates its own with a process)."""
+    created = net.invoke_json(
         "task",
         "create",
         "--participants",
@@ -58,13 +62,34 @@ def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[
     return results
 
 
+def submit_nudged(net: Devnet, task: str, accounts: list[int]) -> list[dict[str, object]]:
+    """Register one update per account in-process without training (the task's model, nudged per account): the
+    quick way to fill a round for a test about what comes after. Real `node train` processes: train_in_parallel."""
+    state = ledger_of(net).get_task(int(task))
+    base = codec.decode(KuboStore(net.state["ipfs_api"]).get(state.model_cid))
+    folder = net.state_file.parent / "updates"
+    folder.mkdir(exist_ok=True)
+    results = []
+    for account in accounts:
+        nudged = {k: (v + np.float32(0.01 * account)).astype(v.dtype) for k, v in base.items()}
+        update = folder / f"task{task}-round{state.round}-account{account}.safetensors"
+        update.write_bytes(codec.encode(nudged))
+        results.append(
+            net.invoke_json(
+                "node", "submit", str(update), "--task", task, "--samples", "10", "--account", str(account)
+            )
+        )
+    return results
+
+
 def ledger_of(net: Devnet) -> Ledger:
     return Ledger(connect(net.state["rpc_url"]), net.state["contract_address"])
 
 
 def test_three_participants_two_rounds_then_audit_from_a_fresh_shell(devnet: Devnet, tmp_path: Path) -> None:
-    # Prepare
-    task = create_task(devnet, "1,2,3", quorum=2)
+    # Prepare: the task too is created by a process of its own
+    created = devnet.cli_json("task", "create", "--participants", "1,2,3", "--quorum", "2", *DATASET)
+    task = str(created["task_id"])
     committed = []
     # Execute: two rounds, three participant processes each, then the aggregator process
     for round_ in (1, 2):
@@ -142,11 +167,11 @@ def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(de
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    train_in_parallel(devnet, task, [1])
+    submit_nudged(devnet, task, [1])
     # Execute: kill it mid-round, finish the round, restart it
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=30)
-    train_in_parallel(devnet, task, [2])
+    submit_nudged(devnet, task, [2])
     restarted = devnet.cli_json("aggregate", "--task", task, "--watch", "--max-rounds", "1")
     again = devnet.cli("aggregate", "--task", task, check=False)
     # Assert
@@ -160,7 +185,7 @@ def test_aggregator_killed_while_waiting_and_restarted_finalizes_exactly_once(de
 def test_participant_after_the_deadline_is_refused_and_round_closes_with_quorum(devnet: Devnet) -> None:
     # Prepare
     task = create_task(devnet, "1,2,3", quorum=2, duration=60)
-    train_in_parallel(devnet, task, [1, 2])
+    submit_nudged(devnet, task, [1, 2])
     # Execute: the chain's clock passes the deadline, then the third participant shows up
     devnet.rpc("evm_increaseTime", 120)
     devnet.rpc("evm_mine")
@@ -178,19 +203,12 @@ def test_participant_after_the_deadline_is_refused_and_round_closes_with_quorum(
 def test_ipfs_daemon_down_gives_a_clear_error_and_loses_nothing(devnet: Devnet) -> None:
     # Prepare
     task = create_task(devnet, "1,2", quorum=1)
-    ipfs_pid = devnet.state["pids"]["ipfs"]
-    daemon = IpfsDaemon(devnet.state_file.parent / "ipfs", int(devnet.state["ipfs_api"].rsplit(":", 1)[1]))
-    daemon.stop(ipfs_pid)
-    # Execute
-    started = time.monotonic()
-    failed = devnet.cli("node", "train", "--task", task, "--account", "1", *DATASET, check=False)
-    elapsed = time.monotonic() - started
-    submissions_while_down = ledger_of(devnet).get_task(int(task)).submissions
-    pid = daemon.start(devnet.state_file.parent / "ipfs-restart.log")
-    daemon.wait_ready(timeout=60)
-    state = json.loads(devnet.state_file.read_text())
-    state["pids"]["ipfs"] = pid  # so that `devnet down` stops the restarted daemon
-    devnet.state_file.write_text(json.dumps(state))
+    with devnet.ipfs_stopped():
+        # Execute
+        started = time.monotonic()
+        failed = devnet.cli("node", "train", "--task", task, "--account", "1", *DATASET, check=False)
+        elapsed = time.monotonic() - started
+        submissions_while_down = ledger_of(devnet).get_task(int(task)).submissions
     retried = devnet.cli_json("node", "train", "--task", task, "--account", "1", *DATASET)
     # Assert
     assert failed.returncode == 1 and "not answering" in failed.stderr, failed.stderr
@@ -211,7 +229,7 @@ def test_malformed_update_file_is_refused_before_anything_is_uploaded_or_registe
     evil = tmp_path / "update.safetensors"
     evil.write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
     # Execute
-    refused = devnet.cli(
+    refused = devnet.invoke(
         "node", "submit", str(evil), "--task", task, "--samples", "10", "--account", "1", check=False
     )
     # Assert
@@ -223,11 +241,11 @@ def test_owner_manages_the_allowlist_and_others_cannot(devnet: Devnet) -> None:
     # Prepare
     task = create_task(devnet, "1,2", quorum=1)
     # Execute
-    devnet.cli("participant", "add", "3", "--task", task)
-    devnet.cli("participant", "remove", "1", "--task", task)
-    members = devnet.cli_json("participant", "list", "--task", task)["participants"]
-    intruder = devnet.cli("participant", "add", "4", "--task", task, "--account", "5", check=False)
-    wrong_model = devnet.cli(
+    devnet.invoke("participant", "add", "3", "--task", task)
+    devnet.invoke("participant", "remove", "1", "--task", task)
+    members = devnet.invoke_json("participant", "list", "--task", task)["participants"]
+    intruder = devnet.invoke("participant", "add", "4", "--task", task, "--account", "5", check=False)
+    wrong_model = devnet.invoke(
         "node", "train", "--task", task, "--account", "2", "--dataset", "bikes", check=False
     )
     # Assert

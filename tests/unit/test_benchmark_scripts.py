@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -31,7 +29,6 @@ def run_script(tmp_path: Path, *args: str) -> str:
     return out.read_text()
 
 
-@pytest.mark.slow
 def test_the_phase_table_names_every_phase_and_the_run_audits(tmp_path: Path) -> None:
     text = run_script(tmp_path, "phases.py", "--no-devnet", "--rounds", "1", "--dataset", "digits")
     assert "<!-- phases:start -->" in text and "embedded: ok, 1 rounds verified" in text
@@ -39,7 +36,6 @@ def test_the_phase_table_names_every_phase_and_the_run_audits(tmp_path: Path) ->
         assert f"| {phase} |" in text
 
 
-@pytest.mark.slow
 def test_the_big_update_table_has_a_rate_for_every_stage_that_moves_bytes(tmp_path: Path) -> None:
     text = run_script(tmp_path, "big_update.py", "--params", "100000", "--no-devnet")
     assert "<!-- big-update:start -->" in text and "Audit: embedded: ok" in text

@@ -3,8 +3,8 @@
 Volume: 2,500 random byte strings, 3,500 byte-level mutations of canonical files (bit flips, truncation,
 insertion, deletion, splices of two files), 2,500 header rewrites (random JSON put in place of a shape, the
 offsets or the dtype) and 1,500 hostile layouts (shapes and offsets mixing zeros with 2**31..2**64-sized numbers).
-Derandomized, so CI runs the same 10,000 inputs every time (~15 s on two cores); a per-input deadline catches a
-hang. The property is checked on ``codec._decode``, the decoder without its last-resort translation of builtin
+Derandomized, so every run tries the same inputs; a per-input deadline catches a hang. `make test` runs a fifth
+of each volume (2,000 inputs), `make test-all` the full 10,000 too (the `_full` tests, marked slow). The property is checked on ``codec._decode``, the decoder without its last-resort translation of builtin
 errors into CodecError: an input that only that translation refused would be a missing bound, and fail here.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +39,14 @@ def fuzz(examples: int) -> settings:
     )
 
 
+def fuzz_twice(examples: int, strategy: st.SearchStrategy[bytes]) -> tuple[Any, Any]:
+    """``decodes_or_refuses`` over ``strategy``: a fifth of the examples for `make test`, and all of them in a
+    second test marked ``slow`` for `make test-all`."""
+    fast = fuzz(examples // 5)(given(strategy)(decodes_or_refuses))
+    full = pytest.mark.slow(fuzz(examples)(given(strategy)(decodes_or_refuses)))
+    return fast, full
+
+
 def decodes_or_refuses(data: bytes) -> None:
     """The property: a dict of float32 arrays, or a one-line CodecError; anything else fails the test."""
     try:
@@ -48,10 +58,7 @@ def decodes_or_refuses(data: bytes) -> None:
     assert codec.encode(tensors) == data  # accepted input is canonical: one model, one byte string
 
 
-@fuzz(2500)
-@given(st.binary(max_size=600))
-def test_random_bytes(data: bytes) -> None:
-    decodes_or_refuses(data)
+test_random_bytes, test_random_bytes_full = fuzz_twice(2500, st.binary(max_size=600))
 
 
 @st.composite
@@ -74,10 +81,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@fuzz(3500)
-@given(mutated())
-def test_mutated_canonical_files(data: bytes) -> None:
-    decodes_or_refuses(data)
+test_mutated_canonical_files, test_mutated_canonical_files_full = fuzz_twice(3500, mutated())
 
 
 json_values = st.recursive(
@@ -107,10 +111,7 @@ def rewritten_headers(draw: st.DrawFn) -> bytes:
     return struct.pack("<Q", len(text)) + text + data[8 + length :]
 
 
-@fuzz(2500)
-@given(rewritten_headers())
-def test_rewritten_headers(data: bytes) -> None:
-    decodes_or_refuses(data)
+test_rewritten_headers, test_rewritten_headers_full = fuzz_twice(2500, rewritten_headers())
 
 
 # Numbers where integer widths end: a product or a single dimension past them overflowed numpy's size arithmetic.
@@ -136,7 +137,4 @@ def hostile_layouts(draw: st.DrawFn) -> bytes:
     return struct.pack("<Q", len(text)) + text + bytes(draw(st.sampled_from([0, 4, 8, 16, 48])))
 
 
-@fuzz(1500)
-@given(hostile_layouts())
-def test_hostile_layouts(data: bytes) -> None:
-    decodes_or_refuses(data)
+test_hostile_layouts, test_hostile_layouts_full = fuzz_twice(1500, hostile_layouts())

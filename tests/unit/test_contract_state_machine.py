@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -401,11 +402,21 @@ class RoundContract(RuleBasedStateMachine):
                     assert all(b <= 13 for b in e.reasons)
 
 
-TestRoundContract = RoundContract.TestCase
-TestRoundContract.settings = settings(
-    max_examples=20,
-    stateful_step_count=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def _machine_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        stateful_step_count=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+# `make test`: 8 call sequences of 40 steps each; `make test-all` also runs the full 20.
+class TestRoundContract(RoundContract.TestCase):  # type: ignore[misc, valid-type]
+    settings = _machine_settings(8)
+
+
+@pytest.mark.slow
+class TestRoundContractFull(RoundContract.TestCase):  # type: ignore[misc, valid-type]
+    settings = _machine_settings(20)

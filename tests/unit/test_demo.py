@@ -6,12 +6,9 @@ import itertools
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from fedledger.cli.app import app
-
-pytestmark = pytest.mark.slow
 
 
 def test_demo_json_reports_every_round_verified_and_the_metric_improving(tmp_path: Path) -> None:
