@@ -80,8 +80,7 @@ class TaskRequest:
 
 
 def _check_rule(request: TaskRequest) -> str:
-    """The canonical spec, refusing what no aggregator could run with this quorum or sample size, and defaults
-    that invite abuse: a sample-weighted rule without a cap, a trimmed mean that trims nothing at its quorum."""
+    """The canonical spec, refusing what no aggregator could run with this quorum or sample size."""
     spec = parse_spec(request.strategy)
     rule = strategy_from_spec(spec)
     if request.quorum < rule.min_updates():
@@ -89,6 +88,16 @@ def _check_rule(request: TaskRequest) -> str:
             f"{rule.spec} needs at least {rule.min_updates()} valid updates per round; raise --quorum to "
             f"{rule.min_updates()} or more"
         )
+    sampled = request.limits.clients_per_round
+    if sampled and request.quorum > sampled:
+        raise ConfigurationError(f"quorum {request.quorum} is larger than --clients-per-round {sampled}")
+    return rule.spec
+
+
+def _check_abuse(request: TaskRequest) -> None:
+    """Refuse settings that invite abuse: a sample-weighted rule without a cap, a trimmed mean trimming nothing."""
+    spec = parse_spec(request.strategy)
+    rule = strategy_from_spec(spec)
     if spec.weights_by_samples and request.max_samples is None:
         raise ConfigurationError(
             f"{rule.spec} weights each update by the samples its participant claims: without a cap one "
@@ -104,10 +113,6 @@ def _check_rule(request: TaskRequest) -> str:
                 f"one attacker could move every coordinate. Raise --quorum to {smallest} or more, or beta to "
                 f"{1 / request.quorum:.3g} or more"
             )
-    sampled = request.limits.clients_per_round
-    if sampled and request.quorum > sampled:
-        raise ConfigurationError(f"quorum {request.quorum} is larger than --clients-per-round {sampled}")
-    return rule.spec
 
 
 def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
@@ -132,6 +137,7 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         raise ConfigurationError(
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
+    _check_abuse(request)
     ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members))
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(

@@ -6,9 +6,10 @@ Which devnet to use (every one is started by `fedledger devnet up`, as users do)
   ``pytest -n``. Use it unless the test stops, kills or restarts a daemon for good. Tests on it must not assume a
   pristine chain: create your own task (``create_task(devnet, "1,2", quorum=2)`` in test_workflow.py) and assert
   on it, not on global counts (``task_count() == count`` before/after is fine: one worker runs one test at a time).
-  A test that stops IPFS for a while uses ``with devnet.ipfs_stopped():`` (it restarts the daemon afterwards);
-  one that moves the chain's clock (``evm_increaseTime``) only makes other tasks' deadlines earlier, which no test
-  may depend on. Run commands with ``devnet.cli`` (a real process) or ``devnet.invoke`` (in-process, for
+  A test that stops IPFS for a while uses ``with devnet.ipfs_stopped():`` (it restarts the daemon afterwards).
+  Never move the shared chain's clock (``evm_increaseTime``): deadlines are checked against the wall clock on an
+  idle chain, so a chain clock ahead of it breaks other tests; wait for a short deadline instead, or use
+  ``own_devnet``. Run commands with ``devnet.cli`` (a real process) or ``devnet.invoke`` (in-process, for
   argument checks, error lines and set-up steps; see devnet_fixtures.py).
 * ``empty_contract`` (function): the address of a freshly deployed round contract on the shared devnet, for a
   test that needs a ledger without any task (pass it with ``--contract``).

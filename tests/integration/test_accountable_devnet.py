@@ -22,8 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def create(net: Devnet, participants: str, quorum: int, *extra: str) -> str:
+    cap = [] if "--max-samples" in extra else ["--max-samples", "5000"]
     created = net.invoke_json(
-        "task", "create", "--participants", participants, "--quorum", str(quorum), *DATASET, *extra
+        "task", "create", "--participants", participants, "--quorum", str(quorum), *DATASET, *cap, *extra
     )
     return str(created["task_id"])
 

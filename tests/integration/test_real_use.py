@@ -32,14 +32,15 @@ def _model_file(path: Path, value: float) -> Path:
 
 def _task(devnet: Devnet, tmp: Path, *extra: str) -> int:
     initial = _model_file(tmp / "initial.safetensors", 0.0)
-    created = devnet.cli_json("task", "create", "--model-file", str(initial), *extra)
+    cap = [] if "--max-samples" in extra else ["--max-samples", "1000"]
+    created = devnet.cli_json("task", "create", "--model-file", str(initial), *cap, *extra)
     return int(created["task_id"])
 
 
 def _wait_past(devnet: Devnet, task: int) -> None:
-    """Sleep until the open round's deadline has passed by the wall clock (the chain stays idle meanwhile)."""
-    deadline = int(devnet.cli_json("task", "show", "--task", str(task))["deadline"])
-    time.sleep(max(0.0, deadline + 1.5 - time.time()))
+    """Sleep until the open round's deadline has passed by the clock (the chain stays idle meanwhile)."""
+    state = devnet.invoke_json("task", "show", "--task", str(task))
+    time.sleep(max(0.0, state["deadline"] + 1.5 - max(time.time(), state["now"])))
 
 
 def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: Devnet, tmp_path: Path) -> None:

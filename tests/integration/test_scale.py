@@ -46,14 +46,17 @@ def test_a_round_with_many_participants_finalizes_and_verifies(
         str(count // 2),
         "--round-duration",
         "3600",
+        "--max-samples",
+        "0",
+        "--no-open",
         "--model-file",
         str(_model_file(tmp_path, initial, "initial.safetensors")),
     )
     task = int(created["task_id"])
     ledger = ledger_of(devnet)
     owner = Signer(ledger.w3.eth.accounts[0])
-    for account in accounts:
-        ledger.add_participant(owner, task, account.address)
+    ledger.add_participants(owner, task, [account.address for account in accounts])
+    ledger.open_round(owner, task)
     # Execute: every participant registers its own update with its own key
     store = KuboStore(devnet.state["ipfs_api"])
     for i, account in enumerate(accounts):
@@ -86,6 +89,8 @@ def _one_update_round(devnet: Devnet, tmp_path: Path, params: int) -> tuple[dict
         "1",
         "--max-update-bytes",
         str(128 << 20),
+        "--max-samples",
+        "0",
         "--model-file",
         str(_model_file(folder, initial, "initial.safetensors")),
     )
