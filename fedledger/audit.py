@@ -141,7 +141,8 @@ class _RoundCheck:
         self.budget = fetch_budget
         self._stop: float | None = None  # when the round's fetch budget runs out
         self._fetched: dict[str, Fetched] = {}
-        self._global: codec.Tensors | Exception | None = None  # the committed global model, or why not
+        # the committed global model: whether it is finite (True/False; the bytes are not kept), or why it is missing
+        self._global: bool | Exception | None = None
         self.max_bytes = history.limits.max_update_bytes
         self.task_id = history.created.task_id
 
@@ -309,8 +310,10 @@ class _RoundCheck:
                 f"base model {inputs.base_cid} is not available to check against: {exc}"
             ) from None
 
-    def _fetch_global(self) -> codec.Tensors | Exception | None:
-        """The committed global model (fetched before the updates: the verdict needs it), or why it is not."""
+    def _fetch_global(self) -> bool | Exception | None:
+        """Whether the committed global model is finite (fetched before the updates: the verdict needs it, and it
+        is checked against its digest on the way), or why it could not be fetched. Only the answer is kept, not the
+        model: the re-derivation needs the memory."""
         final = self.record.finalized
         if final is None:
             return None
@@ -318,11 +321,10 @@ class _RoundCheck:
         if window <= 0:
             return StoreError(f"not fetched within the audit's {self.budget:g} s budget")
         try:
-            return fetch_model(
-                self.store, final.global_cid, final.global_digest, window, max_bytes=self.max_bytes
-            )
+            model = fetch_model(self.store, final.global_cid, final.global_digest, window, max_bytes=self.max_bytes)
         except (StoreError, CodecError) as exc:
             return exc
+        return all(bool(np.isfinite(t).all()) for t in model.values())
 
     def _compare(
         self, inputs: RoundInputs, recorded: list[str], recomputed: list[str], scores: dict[int, float]
@@ -397,7 +399,7 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
-        if _not_finite(self._global):
+        if self._global is False:
             return self.verdict(
                 "MISMATCH",
                 f"global model is not finite: {final.global_cid} has NaN or infinite values",
@@ -451,11 +453,6 @@ class _RoundCheck:
 
 
 CheckStatus = Literal["ok", "mismatch", "unverified", "note"]
-
-
-def _not_finite(model: codec.Tensors | Exception | None) -> bool:
-    """Whether a fetched model holds a NaN or infinity (never a global model the rules give)."""
-    return isinstance(model, dict) and not all(bool(np.isfinite(t).all()) for t in model.values())
 
 
 def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
