@@ -2,7 +2,9 @@
 
 For each dataset, fraction of attackers and attack, the final metric of each rule next to the clean run, plus the
 exclusions the aggregator recorded and whether the audit verified every round. Rewrites the `attacks` section of
-BENCHMARKS.md. `make bench-attacks` (about 20 minutes on 2 cores); `--quick` runs digits at 30% only.
+BENCHMARKS.md. `make bench-attacks` (about 20 minutes on 2 cores); `--quick` runs digits at 30% only;
+`--focus bikes5` runs one attacker of five on the non-IID bikes and rewrites the `attacks-bikes5` section instead
+(`benchmarks/attacks_focus.py`, a few minutes).
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ def run_grid(datasets: list[str], fractions: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits at 30% only")
+    parser.add_argument("--focus", choices=["bikes5"], help="one attacker of 5 on non-IID bikes, explained")
     args = parser.parse_args()
     configure_torch_threads()
     started = time.perf_counter()
+    if args.focus:
+        focus(started)
+        return
     datasets, fractions = (["digits"], [0.3]) if args.quick else (["digits", "bikes"], [0.1, 0.3, 0.45])
     body = run_grid(datasets, fractions)
     minutes = (time.perf_counter() - started) / 60
@@ -77,6 +83,20 @@ def main() -> None:
         "a round that did not verify. `inflation` claims 10^9 samples for a label-flipped update; "
         "`inflation (capped)` runs on a task whose cap is about one participant's share; `free_ride` sends the "
         "base model back (excluded as `unchanged`).\n\n" + body,
+    )
+
+
+def focus(started: float) -> None:
+    from attacks_focus import run_focus  # type: ignore[import-not-found]
+
+    body = run_focus()
+    print(body)
+    minutes = (time.perf_counter() - started) / 60
+    write_section(
+        "attacks-bikes5",
+        "## One attacker of five on bikes (non-IID), explained\n\n"
+        f"`python benchmarks/attacks.py --focus bikes5` ({machine()}; {minutes:.0f} min). Issue 16, item 4.\n\n"
+        + body,
     )
 
 

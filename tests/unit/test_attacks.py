@@ -82,3 +82,25 @@ def test_free_riders_are_excluded_and_change_nothing() -> None:
     result = run_attack(AttackRun(dataset="digits", attack="free_ride", fraction=0.3))
     assert result.excluded == {"unchanged": 9}  # 3 free riders x 3 rounds
     assert result.metric > accuracy("fedavg") - 0.05
+
+
+def test_on_round_sees_every_update_and_a_huge_noise_attacker_is_trimmed() -> None:
+    # Prepare: 1 of 5 sends N(0, 1) x 1e37 (finite in float32); a trimmed mean that trims 1 of 5 per side
+    traces = []
+    run = AttackRun(
+        dataset="digits",
+        participants=5,
+        rounds=1,
+        strategy="trimmed_mean:beta=0.2",
+        attack="noise1e37",
+        fraction=0.2,
+        iid=False,
+    )
+    # Execute
+    result = run_attack(run, on_round=traces.append)
+    # Assert: the hook saw the attacker first and the round's model, which stays finite and useful
+    (trace,) = traces
+    assert (trace.round_index, trace.attackers, len(trace.updates)) == (1, 1, 5)
+    assert max(float(abs(v).max()) for v in trace.updates[0].values()) > 1e36
+    assert all(float(abs(v).max()) < 1e3 for v in trace.model.values())
+    assert result.audit_ok and result.failed_rounds == 0
