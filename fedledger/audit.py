@@ -231,7 +231,7 @@ class _RoundCheck:
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
         self._stop = None if self.budget is None else time.monotonic() + self.budget
         base = self._fetch_base(inputs)
-        self._global = self._fetch_global()
+        final = self.record.finalized
         recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
         excluded_by_events = event_reasons(
             inputs
@@ -244,9 +244,12 @@ class _RoundCheck:
         fetcher = RoundFetcher(
             self.store, max_bytes=self.max_bytes, per_update=self.timeout, budget=self._remaining()
         )
-        with fetcher:
-            self._fetched = fetcher.fetch_all(self._fetch_order(inputs, recorded, excluded_by_events, fixed))
+        order = [u.cid for u in self._fetch_order(inputs, recorded, excluded_by_events, fixed)]
+        with fetcher:  # the global model first (the verdict needs it), spooled to disk like the updates
+            self._fetched = fetcher.fetch_cids(([final.global_cid] if final else []) + order)
             judgement = self.judge(inputs, base, lambda update: self._fetched[update.cid].read(), fixed)
+            if final is not None:  # checked after the re-derivation: its bytes never sit beside the sums
+                self._global = self._check_global(self._fetched[final.global_cid], final.global_digest)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
         bad = [c for c in checks if c.status == "mismatch"]
         if bad:
@@ -310,19 +313,23 @@ class _RoundCheck:
                 f"base model {inputs.base_cid} is not available to check against: {exc}"
             ) from None
 
-    def _fetch_global(self) -> bool | Exception | None:
-        """Whether the committed global model is finite (fetched before the updates: the verdict needs it, and it
-        is checked against its digest on the way), or why it could not be fetched. Only the answer is kept, not the
-        model: the re-derivation needs the memory."""
-        final = self.record.finalized
-        if final is None:
-            return None
-        window = self._window()
-        if window <= 0:
-            return StoreError(f"not fetched within the audit's {self.budget:g} s budget")
+    @staticmethod
+    def _check_global(fetched: Fetched, digest: bytes) -> bool | Exception:
+        """Whether the committed global model is finite (checked against its digest on the way), or why it could
+        not be fetched or is not the committed model. Only the answer is kept, not the model."""
+        if fetched.path is None:
+            if fetched.reason == "cid_mismatch":
+                return ContentMismatchError(fetched.detail)
+            return StoreError(fetched.detail)
+        data = fetched.path.read_bytes()
+        if codec.model_digest(data) != digest:
+            return ContentMismatchError(
+                f"it hashes to {codec.digest_hex(codec.model_digest(data))}, the chain committed "
+                f"{codec.digest_hex(digest)}"
+            )
         try:
-            model = fetch_model(self.store, final.global_cid, final.global_digest, window, max_bytes=self.max_bytes)
-        except (StoreError, CodecError) as exc:
+            model = codec.decode(data)
+        except CodecError as exc:
             return exc
         return all(bool(np.isfinite(t).all()) for t in model.values())
 

@@ -86,7 +86,11 @@ class RoundFetcher:
 
     def fetch_all(self, updates: Sequence[UpdateSubmitted]) -> dict[str, Fetched]:
         """CID -> what became of it; each distinct CID once, in the order of ``updates``, each in its own window."""
-        cids = list(dict.fromkeys(u.cid for u in updates))
+        return self.fetch_cids([u.cid for u in updates])
+
+    def fetch_cids(self, wanted: Sequence[str]) -> dict[str, Fetched]:
+        """``fetch_all`` for bare CIDs (a global model, say), in the order given."""
+        cids = list(dict.fromkeys(wanted))
         stop = None if self.budget is None else time.monotonic() + self.budget
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fetch")
         try:
