@@ -3,20 +3,22 @@
 - a round whose deadline passed by the clock closes on an idle chain that mines only on demand (`aggregate` and
   `aggregate --watch`), with a late participant that never submits;
 - `node train --out` keeps the update it registered and `model get` writes the digest-checked global model;
-- `devnet up --fresh` keeps the old chain and the audit cache never reuses a verdict of the old chain.
+- a damaged state file is restored from the good copy, `devnet up --fresh` keeps the old chain, and the audit
+  cache never reuses a verdict of the old chain.
+
+Set-up steps run in-process (``Devnet.invoke``); what each test is about runs as its own process.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from devnet_fixtures import FEDLEDGER, ROOT, Devnet, free_port, start_devnet
+from devnet_fixtures import FEDLEDGER, ROOT, Devnet, free_port
 
 from fedledger import codec
 
@@ -33,7 +35,7 @@ def _model_file(path: Path, value: float) -> Path:
 def _task(devnet: Devnet, tmp: Path, *extra: str) -> int:
     initial = _model_file(tmp / "initial.safetensors", 0.0)
     cap = [] if "--max-samples" in extra else ["--max-samples", "1000"]
-    created = devnet.cli_json("task", "create", "--model-file", str(initial), *cap, *extra)
+    created = devnet.invoke_json("task", "create", "--model-file", str(initial), *cap, *extra)
     return int(created["task_id"])
 
 
@@ -47,7 +49,7 @@ def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: D
     # Prepare: two participants, quorum 1, short rounds; only account 1 submits
     task = _task(devnet, tmp_path, "--participants", "1,2", "--quorum", "1", "--round-duration", "6")
     update = _model_file(tmp_path / "u1.safetensors", 1.0)
-    devnet.cli("node", "submit", str(update), "--task", str(task), "--samples", "5", "--account", "1")
+    devnet.invoke("node", "submit", str(update), "--task", str(task), "--samples", "5", "--account", "1")
     _wait_past(devnet, task)
 
     # Execute: the chain has mined nothing since; its latest block is older than the deadline
@@ -57,7 +59,7 @@ def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: D
     assert closed["round"] == 1 and not closed["failed"] and len(closed["included"]) == 1
 
     # Round 2: --watch started before the deadline finalizes it once the deadline passes
-    devnet.cli("node", "submit", str(_model_file(tmp_path / "u2.safetensors", 2.0)), "--task", str(task),
+    devnet.invoke("node", "submit", str(_model_file(tmp_path / "u2.safetensors", 2.0)), "--task", str(task),
                "--samples", "5", "--account", "2")  # fmt: skip
     watched = devnet.cli_json("aggregate", "--task", str(task), "--watch", "--max-rounds", "1", "--interval", "0.5")
     assert [r["round"] for r in watched["rounds"]] == [2] and not watched["rounds"][0]["failed"]
@@ -74,11 +76,12 @@ def test_node_train_keeps_its_update_and_model_get_writes_the_global_model(devne
 
     # Execute
     for account, path in zip((1, 2), kept, strict=True):
-        sub = devnet.cli_json("node", "train", "--task", task, "--account", str(account), "--dataset", "digits",
-                              "--epochs", "1", "--out", str(path))  # fmt: skip
+        run = devnet.cli_json if account == 1 else devnet.invoke_json  # one real process is enough
+        sub = run("node", "train", "--task", task, "--account", str(account), "--dataset", "digits",
+                  "--epochs", "1", "--out", str(path))  # fmt: skip
         assert sub["update_file"] == str(path)
         assert codec.digest_hex(codec.model_digest(path.read_bytes())) == sub["digest"]
-    devnet.cli_json("aggregate", "--task", task)
+    devnet.invoke_json("aggregate", "--task", task)
     out = tmp_path / "global.safetensors"
     got = devnet.cli_json("model", "get", "--task", task, "--out", str(out))
 
@@ -95,68 +98,51 @@ def test_node_train_keeps_its_update_and_model_get_writes_the_global_model(devne
     module.load_state_dict(load_file(str(out)))
 
 
-def test_a_fresh_devnet_keeps_the_old_chain_and_never_hits_the_old_audit_cache(tmp_path: Path) -> None:
-    # Prepare: its own devnet (it is restarted with --fresh), one finalized round, audited once (cached)
-    net = start_devnet(tmp_path)
-    try:
-        ports = ["--rpc-port", str(free_port()), "--ipfs-port", str(free_port())]
+def test_a_damaged_state_is_restored_and_a_fresh_chain_is_archived_and_misses_the_audit_cache(
+    own_devnet: Devnet, tmp_path: Path
+) -> None:
+    """One devnet of its own, restarted: an emptied state file comes back from the good copy (twice), and
+    `up --fresh` keeps the old chain aside while the audit cache never reuses a verdict of the old chain."""
+    net = own_devnet
+    ports = ["--rpc-port", str(free_port()), "--ipfs-port", str(free_port())]
+    chain_state = Path(net.state_file).parent / "chain" / "state.json"
 
-        def one_round() -> dict[str, object]:
-            task = _task(net, tmp_path, "--participants", "1,2", "--quorum", "2")
-            for account in (1, 2):
-                update = _model_file(tmp_path / f"u{account}.safetensors", float(account))
-                net.cli("node", "submit", str(update), "--task", str(task), "--samples", "3", "--account",
-                        str(account))  # fmt: skip
-            net.cli_json("aggregate", "--task", str(task))
-            return dict(net.cli_json("audit", "verify", "--task", str(task)))
-
-        first = one_round()
-        again = net.cli_json("audit", "verify", "--task", "1")
-        assert "(cached)" not in json.dumps(first) and "(cached)" in json.dumps(again)
-
-        # Execute: a new chain, the same task and round numbers, the same updates
-        net.cli("devnet", "down")
-        restarted = net.cli("devnet", "up", "--fresh", *ports)
+    def restart(*flags: str, damage: bool = False) -> str:
+        net.cli("devnet", "down")  # anvil writes its state on the way down
+        if damage:
+            chain_state.write_text("{}")
+        up = net.cli("devnet", "up", *ports, *flags)
         net.state = json.loads(Path(net.state_file).read_text())
-        fresh = one_round()
+        return up.stdout + up.stderr
 
-        # Assert
-        assert "previous one is kept in" in restarted.stdout
-        archived = list((Path(net.state_file).parent / "chain" / "archive").glob("state-*.json"))
-        assert len(archived) == 1 and archived[0].stat().st_size > 0
-        assert fresh["ok"] is True and "(cached)" not in json.dumps(fresh)
-    finally:
-        net.cli("devnet", "down", check=False)
-        shutil.rmtree(tmp_path / "ipfs", ignore_errors=True)
+    def one_round() -> tuple[int, dict[str, object]]:
+        task = _task(net, tmp_path, "--participants", "1,2", "--quorum", "2")
+        for account in (1, 2):
+            update = _model_file(tmp_path / f"u{account}.safetensors", float(account))
+            net.invoke("node", "submit", str(update), "--task", str(task), "--samples", "3", "--account",
+                       str(account))  # fmt: skip
+        net.invoke_json("aggregate", "--task", str(task))
+        return task, dict(net.cli_json("audit", "verify", "--task", str(task)))
+
+    # A round on the first chain, audited twice: the second time from the cache
+    task, first = one_round()
+    again = net.cli_json("audit", "verify", "--task", str(task))
+    assert "(cached)" not in json.dumps(first) and "(cached)" in json.dumps(again)
+
+    # The state file emptied ('{}', valid JSON) while the devnet is down: restored, and the copy survives it
+    for _ in range(2):
+        assert "restored the last good copy" in restart(damage=True)
+        assert net.invoke_json("task", "show", "--task", str(task))["task_id"] == task
+
+    # A fresh chain repeats the task and round numbers and the same updates: a new verdict, never the cached one
+    said = restart("--fresh")
+    fresh_task, fresh = one_round()
+    archived = list((Path(net.state_file).parent / "chain" / "archive").glob("state-*.json"))
+    assert "previous one is kept in" in said and len(archived) == 1 and archived[0].stat().st_size > 0
+    assert fresh_task == task and fresh["ok"] is True and "(cached)" not in json.dumps(fresh)
 
 
 def test_fedledger_version_runs_as_its_own_process() -> None:
     done = subprocess.run([*FEDLEDGER, "--version"], cwd=ROOT, capture_output=True, text=True, check=False)
 
     assert done.returncode == 0 and done.stdout.startswith("fedledger ")
-
-
-def test_an_emptied_state_file_is_restored_and_its_good_copy_survives(tmp_path: Path) -> None:
-    # Prepare: a devnet with a task, stopped; then the state file is overwritten with '{}' (the issue's case)
-    net = start_devnet(tmp_path)
-    try:
-        ports = ["--rpc-port", str(free_port()), "--ipfs-port", str(free_port())]
-        task = _task(net, tmp_path, "--participants", "1,2", "--quorum", "2")
-        net.cli("devnet", "down")
-        chain_state = Path(net.state_file).parent / "chain" / "state.json"
-        chain_state.write_text("{}")
-
-        # Execute
-        up = net.cli("devnet", "up", *ports)
-        net.state = json.loads(Path(net.state_file).read_text())
-
-        # Assert: the task is still there, and a second `up` after another damage still has the copy
-        assert "restored the last good copy" in up.stdout + up.stderr
-        assert net.cli_json("task", "show", "--task", str(task))["task_id"] == task
-        net.cli("devnet", "down")
-        chain_state.write_text("{}")
-        net.cli("devnet", "up", *ports)
-        net.state = json.loads(Path(net.state_file).read_text())
-        assert net.cli_json("task", "show", "--task", str(task))["task_id"] == task
-    finally:
-        net.cli("devnet", "down", check=False)
