@@ -80,8 +80,11 @@ async function taskWithSubmissions(rounds, owner, agg, n, task) {
   for (let i = 0; i < n; i++) {
     const wallet = new ethers.Wallet(ethers.toBeHex(BigInt(task) * 100000n + BigInt(i) + 1n, 32), ethers.provider);
     await networkHelpers.setBalance(wallet.address, 10n ** 18n);
-    await rounds.addParticipant(task, wallet.address, 0n);
     wallets.push(wallet);
+  }
+  for (let from = 0; from < n; from += 200) {  // the batch: addParticipant's own tests are above
+    const chunk = wallets.slice(from, from + 200).map((w) => w.address);
+    await rounds.addParticipants(task, chunk, Array(chunk.length).fill(0n), { gasLimit: 16_000_000n });
   }
   await openRoundNow(rounds, owner, task);
   for (const [i, w] of wallets.entries()) await submit(rounds, w, `t${task}u${i}`, 1n, 100n, task);
@@ -634,7 +637,11 @@ describe("FederatedRounds", function () {
       const [owner, agg] = await ethers.getSigners();
       const rounds = await ethers.deployContract("FederatedRounds");
       await rounds.createTask(...createArgs(agg.address));
-      for (let i = 1; i <= 4096; i++) await rounds.addParticipant(1n, ethers.toBeHex(i, 20), 0n);
+      for (let from = 1; from <= 4000; from += 500) {  // the first 4,000 in batches, the last ones one by one
+        const batch = Array.from({ length: 500 }, (_, k) => ethers.toBeHex(from + k, 20));
+        await rounds.addParticipants(1n, batch, Array(500).fill(0n), { gasLimit: 16_000_000n });
+      }
+      for (let i = 4001; i <= 4096; i++) await rounds.addParticipant(1n, ethers.toBeHex(i, 20), 0n);
       await expect(rounds.addParticipant(1n, ethers.toBeHex(4097, 20), 0n))
         .to.be.revertedWithCustomError(rounds, "FederatedRoundsTooManyParticipants").withArgs(1n, 4096n);
       expect((await rounds.getTask(1n)).participantCount).to.equal(4096n);
