@@ -91,7 +91,7 @@ test-browser: setup-python setup-browser
 	$(TIMED) browser $(VENV)/bin/pytest tests/browser -q $(PYTEST_MARK)
 
 test-flower: setup-python
-	$(TIMED) flower env FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q $(PYTEST_MARK)
+	$(TIMED) flower env FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q $(PYTEST_MARK) $(XDIST)
 
 test-integration: setup
 	$(TIMED) integration env $(WITH_NODE) $(VENV)/bin/pytest tests/integration -q $(PYTEST_MARK) $(XDIST)
