@@ -47,7 +47,7 @@ def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[
     """Start one `node train` process per account at once, like separate machines would."""
     procs = [
         subprocess.Popen(
-            [*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--json"],
+            [*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--epochs", "1", "--json"],
             cwd=ROOT,
             env=net.env(),
             stdout=subprocess.PIPE,
