@@ -39,7 +39,8 @@ test:
 test-phase: lint test-unit
 	@$(MAKE) --no-print-directory -j2 --output-sync=line test-integration test-beside-integration
 
-test-beside-integration: test-contracts test-browser test-flower
+test-beside-integration:  # one after another, in one job slot beside the integration suite
+	@$(MAKE) --no-print-directory -j1 test-contracts test-browser test-flower
 
 test-all:
 	@mkdir -p build && rm -f $(SUITE_TIMES)
