@@ -47,7 +47,7 @@ def _wait_past(devnet: Devnet, task: int) -> None:
 
 def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: Devnet, tmp_path: Path) -> None:
     # Prepare: two participants, quorum 1, short rounds; only account 1 submits
-    task = _task(devnet, tmp_path, "--participants", "1,2", "--quorum", "1", "--round-duration", "10")
+    task = _task(devnet, tmp_path, "--participants", "1,2", "--quorum", "1", "--round-duration", "7")
     update = _model_file(tmp_path / "u1.safetensors", 1.0)
     devnet.invoke("node", "submit", str(update), "--task", str(task), "--samples", "5", "--account", "1")
     _wait_past(devnet, task)
