@@ -100,9 +100,13 @@ class TrimmedMean:
     def min_updates(self) -> int:
         return 1
 
+    def trimmed(self, n: int) -> int:
+        """How many values each end drops among ``n``: floor of the float64 product beta * n (the protocol's)."""
+        return math.floor(self.beta * n)
+
     def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
         names, stacks, n = _stack(base, updates)
-        k = math.floor(self.beta * n)
+        k = self.trimmed(n)
         result = {name: _mean_rows(np.sort(stacks[name], axis=0, kind="stable")[k : n - k]) for name in names}
         return Aggregate(to_float32(result), (), (1.0 / n,) * n)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from aggregator.robust import TrimmedMean
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.cli import output
@@ -94,25 +95,22 @@ def _check_rule(request: TaskRequest) -> str:
     return rule.spec
 
 
-def _check_abuse(request: TaskRequest) -> None:
+def _check_abuse(request: TaskRequest, spec: str) -> None:
     """Refuse settings that invite abuse: a sample-weighted rule without a cap, a trimmed mean trimming nothing."""
-    spec = parse_spec(request.strategy)
-    rule = strategy_from_spec(spec)
-    if spec.weights_by_samples and request.max_samples is None:
+    parsed = parse_spec(spec)
+    rule = strategy_from_spec(parsed)
+    if parsed.weights_by_samples and request.max_samples is None:
         raise ConfigurationError(
             f"{rule.spec} weights each update by the samples its participant claims: without a cap one "
             "participant can claim 10^9 and take the whole model. Pass --max-samples N (the most one update may "
             "claim), or --max-samples 0 to accept any claim"
         )
-    if spec.name == "trimmed_mean":
-        beta = float(spec.get("beta", 0.1) or 0.1)
-        if math.floor(beta * request.quorum) == 0:
-            smallest = math.ceil(1 / beta)
-            raise ConfigurationError(
-                f"{rule.spec} trims floor({beta!r} x {request.quorum}) = 0 updates at quorum {request.quorum}: "
-                f"one attacker could move every coordinate. Raise --quorum to {smallest} or more, or beta to "
-                f"{1 / request.quorum:.3g} or more"
-            )
+    if isinstance(rule, TrimmedMean) and rule.trimmed(request.quorum) == 0:
+        raise ConfigurationError(
+            f"{rule.spec} trims floor({rule.beta!r} x {request.quorum}) = 0 updates at quorum {request.quorum}: "
+            f"one attacker could move every coordinate. Raise --quorum to {math.ceil(1 / rule.beta)} or more, "
+            f"or beta to {1 / request.quorum:.3g} or more"
+        )
 
 
 def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
@@ -137,7 +135,7 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         raise ConfigurationError(
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
-    _check_abuse(request)
+    _check_abuse(request, spec)
     ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members))
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(

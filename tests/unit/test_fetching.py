@@ -45,6 +45,20 @@ def _update(index: int, cid: str) -> UpdateSubmitted:
     return UpdateSubmitted(1, 1, f"0x{index:040x}", b"\0" * 32, cid, 1, ChainPosition(1, index, "0x"))
 
 
+def _sybil_round(tmp_path: Path) -> Federation:
+    """6 Sybil accounts register CIDs nobody serves (on a store where missing CIDs hang) before 3 honest
+    participants submit; the coordinator gives each update 0.2 s."""
+    fed = Federation(tmp_path, participants=9, quorum=3, limits=TaskLimits(grace_period=3600))
+    fed.store = BlackHoleStore(tmp_path / "slow")
+    fed.coordinator = Coordinator(fed.ledger, fed.store, fed.owner, fetch_timeout=0.2)
+    fed.store.put(fed.initial)
+    for sybil in range(6):
+        fed.submit(sybil, codec.encode(model(100.0 + sybil)), cid=compute_cid(f"junk {sybil}".encode()))
+    for who in range(6, 9):
+        fed.submit(who, codec.encode(model(float(who))))
+    return fed
+
+
 def test_junk_cids_registered_first_cannot_starve_the_honest_ones(tmp_path: Path) -> None:
     # Prepare: 8 CIDs nobody serves, chosen to come first, then 3 honest updates; one worker (a 1 GiB limit)
     store = BlackHoleStore(tmp_path)
@@ -78,16 +92,7 @@ def test_an_overall_budget_reports_what_was_not_taken_up(tmp_path: Path) -> None
 
 def test_a_round_with_sybils_registering_junk_first_still_finalizes_on_the_honest_updates(tmp_path: Path) -> None:
     # Prepare: 6 Sybil accounts register CIDs nobody serves before 3 honest participants submit
-    fed = Federation(tmp_path, participants=9, quorum=3, limits=TaskLimits(grace_period=3600))
-    fed.store = BlackHoleStore(tmp_path / "slow")
-    from aggregator.coordinator import Coordinator
-
-    fed.coordinator = Coordinator(fed.ledger, fed.store, fed.owner, fetch_timeout=0.2)
-    fed.store.put(fed.initial)
-    for sybil in range(6):
-        fed.submit(sybil, codec.encode(model(100.0 + sybil)), cid=compute_cid(f"junk {sybil}".encode()))
-    for who in range(6, 9):
-        fed.submit(who, codec.encode(model(float(who))))
+    fed = _sybil_round(tmp_path)
 
     # Execute
     outcome = fed.coordinator.close_round(fed.task)
@@ -99,14 +104,7 @@ def test_a_round_with_sybils_registering_junk_first_still_finalizes_on_the_hones
 
 def test_an_audit_of_many_cids_recorded_unavailable_keeps_to_its_budget_and_says_ok(tmp_path: Path) -> None:
     # Prepare: 6 Sybils register CIDs nobody serves; recorded unavailable, the honest 3 included
-    fed = Federation(tmp_path, participants=9, quorum=3, limits=TaskLimits(grace_period=3600))
-    fed.store = BlackHoleStore(tmp_path / "slow")
-    fed.coordinator = Coordinator(fed.ledger, fed.store, fed.owner, fetch_timeout=0.2)
-    fed.store.put(fed.initial)
-    for sybil in range(6):
-        fed.submit(sybil, codec.encode(model(100.0 + sybil)), cid=compute_cid(f"junk {sybil}".encode()))
-    for who in range(6, 9):
-        fed.submit(who, codec.encode(model(float(who))))
+    fed = _sybil_round(tmp_path)
     fed.coordinator.close_round(fed.task)
 
     # Execute: each CID would get 30 s (3 minutes one after another); the round's budget is half a second
