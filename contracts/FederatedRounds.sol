@@ -56,9 +56,47 @@ contract FederatedRounds is IFederatedRounds {
         uint64 maxSamples; // the account's own cap (0: none)
     }
 
+    /// @dev Per private task: its settings and its open round's phase state (two slots plus the params string).
+    struct Privacy {
+        // slot 0
+        bool enabled;
+        bool finished;
+        uint32 threshold;
+        uint32 maxRounds;
+        uint32 expected;
+        uint32 keys;
+        uint32 shares;
+        uint32 unmasks;
+        // slot 1
+        uint64 keysPeriod;
+        uint64 sharesPeriod;
+        uint64 unmaskPeriod;
+        // slot 2
+        uint64 keysDeadline;
+        uint64 sharesDeadline;
+        uint64 unmaskDeadline;
+        string params;
+    }
+
+    /// @dev Per (private task, account): the last round of each private posting (0: never).
+    struct PrivateMember {
+        uint64 keysRound;
+        uint64 sharesRound;
+        uint64 unmaskRound;
+    }
+
+    uint8 private constant PHASE_NONE = 0;
+    uint8 private constant PHASE_KEYS = 1;
+    uint8 private constant PHASE_SHARES = 2;
+    uint8 private constant PHASE_UPLOADS = 3;
+    uint8 private constant PHASE_UNMASK = 4;
+    uint8 private constant PHASE_CLOSED = 5;
+
     uint256 private _taskCount;
     mapping(uint256 taskId => Task) private _tasks;
     mapping(uint256 taskId => mapping(address account => Member)) private _members;
+    mapping(uint256 taskId => Privacy) private _privacy;
+    mapping(uint256 taskId => mapping(address account => PrivateMember)) private _privateMembers;
 
     // ------------------------------------------------------------------ views
 
@@ -69,7 +107,7 @@ contract FederatedRounds is IFederatedRounds {
 
     /// @inheritdoc IFederatedRounds
     function getTask(uint256 taskId) external view returns (TaskView memory) {
-        return _taskView(_existingTask(taskId));
+        return _taskView(taskId, _existingTask(taskId));
     }
 
     /// @inheritdoc IFederatedRounds
@@ -92,10 +130,36 @@ contract FederatedRounds is IFederatedRounds {
         Task storage t = _existingTask(taskId);
         Member storage m = _members[taskId][account];
         return ParticipantView({
-            task: _taskView(t),
+            task: _taskView(taskId, t),
             isParticipant: m.allowed,
             hasSubmitted: t.round != 0 && m.lastSubmitted == t.round,
             sampleCap: _cap(t.maxSamples, m.maxSamples),
+            timestamp: uint64(block.timestamp)
+        });
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function privateView(uint256 taskId, address account) external view returns (PrivateView memory) {
+        Task storage t = _existingTask(taskId);
+        Privacy storage p = _privacy[taskId];
+        PrivateMember storage pm = _privateMembers[taskId][account];
+        uint64 round = t.round;
+        return PrivateView({
+            enabled: p.enabled,
+            finished: p.finished,
+            phase: _phase(t, p),
+            threshold: p.threshold,
+            maxRounds: p.maxRounds,
+            expected: p.expected,
+            keys: p.keys,
+            shares: p.shares,
+            unmasks: p.unmasks,
+            keysDeadline: p.keysDeadline,
+            sharesDeadline: p.sharesDeadline,
+            unmaskDeadline: p.unmaskDeadline,
+            postedKeys: round != 0 && pm.keysRound == round,
+            postedShares: round != 0 && pm.sharesRound == round,
+            postedUnmask: round != 0 && pm.unmaskRound == round,
             timestamp: uint64(block.timestamp)
         });
     }
@@ -142,6 +206,86 @@ contract FederatedRounds is IFederatedRounds {
         emit TaskConfigured(
             taskId, limits.maxSamples, limits.maxUpdateBytes, limits.gracePeriod, limits.clientsPerRound
         );
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function configurePrivacy(uint256 taskId, PrivacyConfig calldata config) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        Privacy storage p = _privacy[taskId];
+        if (t.round != 0 || p.enabled) revert FederatedRoundsPrivacyLocked(taskId);
+        if (t.clientsPerRound != 0) revert FederatedRoundsInvalidParameter("clientsPerRound");
+        if (config.threshold == 0 || config.threshold > t.quorum) revert FederatedRoundsInvalidParameter("threshold");
+        if (config.keysPeriod == 0 || config.sharesPeriod == 0) revert FederatedRoundsInvalidParameter("keysPeriod");
+        if (uint256(config.keysPeriod) + config.sharesPeriod >= t.roundDuration) {
+            revert FederatedRoundsInvalidParameter("sharesPeriod");
+        }
+        if (config.unmaskPeriod == 0 || config.unmaskPeriod > MAX_DURATION) {
+            revert FederatedRoundsInvalidParameter("unmaskPeriod");
+        }
+        if (bytes(config.params).length == 0) revert FederatedRoundsInvalidParameter("params");
+
+        p.enabled = true;
+        p.threshold = config.threshold;
+        p.maxRounds = config.maxRounds;
+        p.keysPeriod = config.keysPeriod;
+        p.sharesPeriod = config.sharesPeriod;
+        p.unmaskPeriod = config.unmaskPeriod;
+        p.params = config.params;
+        emit TaskPrivacyConfigured(
+            taskId,
+            config.threshold,
+            config.maxRounds,
+            config.keysPeriod,
+            config.sharesPeriod,
+            config.unmaskPeriod,
+            config.params
+        );
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function advertiseKeys(
+        uint256 taskId,
+        uint64 round,
+        bytes32 encryptionKey,
+        bytes32 maskKey,
+        bytes32 seedCommitment
+    ) external {
+        (, Privacy storage p, PrivateMember storage pm) = _privateStep(taskId, round, PHASE_KEYS, true);
+        if (pm.keysRound == round) revert FederatedRoundsAlreadyPosted(taskId, round, msg.sender);
+        if (encryptionKey == bytes32(0)) revert FederatedRoundsInvalidParameter("encryptionKey");
+        if (maskKey == bytes32(0)) revert FederatedRoundsInvalidParameter("maskKey");
+        if (seedCommitment == bytes32(0)) revert FederatedRoundsInvalidParameter("seedCommitment");
+
+        pm.keysRound = round;
+        p.keys += 1;
+        emit RoundKeysAdvertised(taskId, round, msg.sender, encryptionKey, maskKey, seedCommitment);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function postShares(uint256 taskId, uint64 round, bytes32 digest, string calldata cid) external {
+        (, Privacy storage p, PrivateMember storage pm) = _privateStep(taskId, round, PHASE_SHARES, true);
+        if (pm.sharesRound == round) revert FederatedRoundsAlreadyPosted(taskId, round, msg.sender);
+        if (pm.keysRound != round) revert FederatedRoundsMissingStep(taskId, round, msg.sender);
+        _checkContent(digest, cid);
+
+        pm.sharesRound = round;
+        p.shares += 1;
+        emit RoundSharesPosted(taskId, round, msg.sender, digest, cid);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function postUnmask(uint256 taskId, uint64 round, bytes32 digest, string calldata cid) external {
+        (, Privacy storage p, PrivateMember storage pm) = _privateStep(taskId, round, PHASE_UNMASK, false);
+        if (pm.unmaskRound == round) revert FederatedRoundsAlreadyPosted(taskId, round, msg.sender);
+        if (_members[taskId][msg.sender].lastSubmitted != round) {
+            revert FederatedRoundsMissingStep(taskId, round, msg.sender);
+        }
+        _checkContent(digest, cid);
+
+        pm.unmaskRound = round;
+        p.unmasks += 1;
+        emit RoundUnmaskPosted(taskId, round, msg.sender, digest, cid);
     }
 
     /// @inheritdoc IFederatedRounds
@@ -212,7 +356,18 @@ contract FederatedRounds is IFederatedRounds {
         uint64 open = t.round;
         if (open == 0) revert FederatedRoundsNoOpenRound(taskId);
         if (round != open) revert FederatedRoundsWrongRound(taskId, open, round);
-        if (block.timestamp >= t.deadline) revert FederatedRoundsDeadlinePassed(taskId, round, t.deadline);
+        Privacy storage p = _privacy[taskId];
+        if (p.enabled) {
+            if (p.finished) revert FederatedRoundsTaskFinished(taskId);
+            if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
+            uint8 phase = _phase(t, p);
+            if (phase != PHASE_UPLOADS) revert FederatedRoundsWrongPhase(taskId, round, phase);
+            if (_privateMembers[taskId][msg.sender].sharesRound != round) {
+                revert FederatedRoundsMissingStep(taskId, round, msg.sender);
+            }
+        } else if (block.timestamp >= t.deadline) {
+            revert FederatedRoundsDeadlinePassed(taskId, round, t.deadline);
+        }
         if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
         // Reachable only through leave-and-rejoin churn; keeps every submission index inside the limit.
         if (t.submissions >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
@@ -241,7 +396,12 @@ contract FederatedRounds is IFederatedRounds {
         if (msg.sender != t.aggregator) revert FederatedRoundsNotAggregator(taskId, msg.sender);
         _checkOpenRound(taskId, t, round);
         uint32 submitted = t.submissions;
-        if (!_allIn(t, submitted) && block.timestamp < t.deadline) {
+        Privacy storage p = _privacy[taskId];
+        if (p.enabled) {
+            if (p.finished) revert FederatedRoundsTaskFinished(taskId);
+            if (_phase(t, p) != PHASE_CLOSED) revert FederatedRoundsRoundStillRunning(taskId, round, p.unmaskDeadline);
+            if (p.unmasks < p.threshold) revert FederatedRoundsNotUnmasked(taskId, round, p.unmasks, p.threshold);
+        } else if (!_allIn(t, submitted) && block.timestamp < t.deadline) {
             revert FederatedRoundsRoundStillRunning(taskId, round, t.deadline);
         }
         if (globalDigest == bytes32(0)) revert FederatedRoundsInvalidParameter("globalDigest");
@@ -259,9 +419,14 @@ contract FederatedRounds is IFederatedRounds {
     function closeFailedRound(uint256 taskId, uint64 round, bytes calldata reasons) external {
         Task storage t = _existingTask(taskId);
         _checkOpenRound(taskId, t, round);
+        uint32 submitted = t.submissions;
+        Privacy storage p = _privacy[taskId];
+        if (p.enabled) {
+            _closePrivateRound(taskId, t, p, round, reasons, submitted);
+            return;
+        }
         uint64 deadline = t.deadline;
         if (block.timestamp < deadline) revert FederatedRoundsRoundStillRunning(taskId, round, deadline);
-        uint32 submitted = t.submissions;
         bool belowQuorum = submitted < t.quorum;
         bool graceOver = block.timestamp >= uint256(deadline) + t.gracePeriod;
         if (!belowQuorum && !graceOver) {
@@ -287,14 +452,14 @@ contract FederatedRounds is IFederatedRounds {
     }
 
     /// @dev The public view of task `t`.
-    function _taskView(Task storage t) private view returns (TaskView memory) {
+    function _taskView(uint256 taskId, Task storage t) private view returns (TaskView memory) {
         return TaskView({
             owner: t.owner,
             aggregator: t.aggregator,
             quorum: t.quorum,
             roundDuration: t.roundDuration,
             round: t.round,
-            roundOpen: t.round != 0,
+            roundOpen: t.round != 0 && !_privacy[taskId].finished,
             deadline: t.deadline,
             submissions: t.submissions,
             participantCount: t.participantCount,
@@ -392,9 +557,89 @@ contract FederatedRounds is IFederatedRounds {
         }
     }
 
-    /// @dev Open round `round` on the task's current model, for `roundDuration` seconds from now.
+    /// @dev closeFailedRound on a private task: once the round's phases are over, anyone when it is below quorum,
+    ///      below threshold unmask postings or past unmaskDeadline + gracePeriod; else only the aggregator, with one
+    ///      well-formed reason byte per submission (an upload it could not use, or shares that rebuild no secret:
+    ///      the audit re-checks which).
+    function _closePrivateRound(
+        uint256 taskId,
+        Task storage t,
+        Privacy storage p,
+        uint64 round,
+        bytes calldata reasons,
+        uint32 submitted
+    ) private {
+        if (p.finished) revert FederatedRoundsTaskFinished(taskId);
+        if (_phase(t, p) != PHASE_CLOSED) revert FederatedRoundsRoundStillRunning(taskId, round, p.unmaskDeadline);
+        bool anyone = submitted < t.quorum || p.unmasks < p.threshold
+            || block.timestamp >= uint256(p.unmaskDeadline) + t.gracePeriod;
+        if (!anyone) {
+            if (msg.sender != t.aggregator) revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            _tally(taskId, round, reasons, submitted);
+        } else if (reasons.length != 0) {
+            _tally(taskId, round, reasons, submitted);
+        }
+        emit RoundFailed(taskId, round, msg.sender, reasons);
+        _openRound(taskId, t, round + 1);
+    }
+
+    /// @dev The caller's private posting for `round` of task `taskId` in phase `phase`: the shared guards (on the
+    ///      allowlist unless `allowlisted` is false, a private task, its open round, the right phase).
+    function _privateStep(uint256 taskId, uint64 round, uint8 phase, bool allowlisted)
+        private
+        view
+        returns (Task storage t, Privacy storage p, PrivateMember storage pm)
+    {
+        if (allowlisted && !_members[taskId][msg.sender].allowed) {
+            _existingTask(taskId);
+            revert FederatedRoundsNotParticipant(taskId, msg.sender);
+        }
+        t = _existingTask(taskId);
+        p = _privacy[taskId];
+        if (!p.enabled) revert FederatedRoundsNotPrivate(taskId);
+        if (p.finished) revert FederatedRoundsTaskFinished(taskId);
+        _checkOpenRound(taskId, t, round);
+        uint8 current = _phase(t, p);
+        if (current != phase) revert FederatedRoundsWrongPhase(taskId, round, current);
+        pm = _privateMembers[taskId][msg.sender];
+    }
+
+    /// @dev The phase of a private task's open round (PHASE_NONE for plain tasks). Each phase ends at its deadline
+    ///      or once everyone who may post in it has, so phases only move forward.
+    function _phase(Task storage t, Privacy storage p) private view returns (uint8) {
+        if (!p.enabled || t.round == 0 || p.finished) return PHASE_NONE;
+        if (block.timestamp < p.keysDeadline && p.keys < p.expected) return PHASE_KEYS;
+        if (block.timestamp < p.sharesDeadline && p.shares < p.keys) return PHASE_SHARES;
+        if (block.timestamp < t.deadline && t.submissions < p.shares) return PHASE_UPLOADS;
+        if (block.timestamp < p.unmaskDeadline && p.unmasks < t.submissions) return PHASE_UNMASK;
+        return PHASE_CLOSED;
+    }
+
+    /// @dev A posting's content reference: a nonzero sha256 digest and a non-empty CID.
+    function _checkContent(bytes32 digest, string calldata cid) private pure {
+        if (digest == bytes32(0)) revert FederatedRoundsInvalidParameter("digest");
+        if (bytes(cid).length == 0) revert FederatedRoundsInvalidParameter("cid");
+    }
+
+    /// @dev Open round `round` on the task's current model, for `roundDuration` seconds from now; on a private
+    ///      task also its phase deadlines, or nothing once the task spent maxRounds rounds.
     function _openRound(uint256 taskId, Task storage t, uint64 round) private {
         uint64 deadline = uint64(block.timestamp) + t.roundDuration;
+        Privacy storage p = _privacy[taskId];
+        if (p.enabled) {
+            if (p.maxRounds != 0 && round > p.maxRounds) {
+                p.finished = true;
+                emit TaskFinished(taskId, round - 1);
+                return;
+            }
+            p.expected = t.participantCount;
+            p.keys = 0;
+            p.shares = 0;
+            p.unmasks = 0;
+            p.keysDeadline = uint64(block.timestamp) + p.keysPeriod;
+            p.sharesDeadline = p.keysDeadline + p.sharesPeriod;
+            p.unmaskDeadline = deadline + p.unmaskPeriod;
+        }
         t.round = round;
         t.deadline = deadline;
         t.submissions = 0;

@@ -9,6 +9,10 @@ pragma solidity 0.8.28;
 ///      or failing round r opens round r + 1 at once, on the new global model or on the same base respectively.
 ///      Submission i of a round is the i-th UpdateSubmitted event of that round in chain order. A round's outcome
 ///      is one reason byte per submission: 0 = included, 1..13 = excluded for a named reason (README).
+///      A private round (configurePrivacy) runs in phases, each ending at its deadline or as soon as everyone who
+///      may post in it has: 1 keys (until keysDeadline, or all `expected` advertised), 2 shares (until
+///      sharesDeadline, or every key advertiser posted), 3 uploads (until the round deadline, or every share poster
+///      submitted), 4 unmask (until unmaskDeadline, or every submitter posted), 5 closed (finalize or fail).
 interface IFederatedRounds {
     // ------------------------------------------------------------------ types
 
@@ -44,6 +48,36 @@ interface IFederatedRounds {
         bool hasSubmitted; // submitted in `task.round`
         uint64 sampleCap; // most samples it may claim per submission (0: no cap)
         uint64 timestamp; // block.timestamp of the call: the contract's notion of now
+    }
+
+    /// @notice A private task's secure-aggregation settings (README, "Private rounds"); fixed once configured.
+    struct PrivacyConfig {
+        uint32 threshold; // t: shares that rebuild a secret; a round finalizes only with >= t unmask postings
+        uint32 maxRounds; // rounds the task may open in all (its privacy budget; 0: no cap)
+        uint64 keysPeriod; // seconds from RoundOpened during which keys may be advertised
+        uint64 sharesPeriod; // seconds after the keys period during which share bundles may be posted
+        uint64 unmaskPeriod; // seconds after the round deadline during which unmask material may be posted
+        string params; // canonical privacy spec, e.g. "secagg:clip=1.0,scale_bits=16"
+    }
+
+    /// @notice A private task's open round, as a participant or aggregator reads it in one call.
+    struct PrivateView {
+        bool enabled; // the task is private
+        bool finished; // the task spent its rounds (maxRounds): no round is open and none will be
+        uint8 phase; // 0 none, 1 keys, 2 shares, 3 uploads, 4 unmask, 5 closed (see IFederatedRounds phases)
+        uint32 threshold;
+        uint32 maxRounds;
+        uint32 expected; // participants on the allowlist when the round opened
+        uint32 keys; // keys advertised in the round
+        uint32 shares; // share bundles posted in the round
+        uint32 unmasks; // unmask postings in the round
+        uint64 keysDeadline;
+        uint64 sharesDeadline;
+        uint64 unmaskDeadline;
+        bool postedKeys; // `account` advertised keys in the round
+        bool postedShares;
+        bool postedUnmask;
+        uint64 timestamp; // block.timestamp of the call
     }
 
     // ------------------------------------------------------------------ errors
@@ -90,6 +124,23 @@ interface IFederatedRounds {
     error FederatedRoundsEnoughValid(uint256 taskId, uint64 round, uint32 valid, uint32 quorum);
     /// @notice The task is full: at most `maxParticipants` participants, and submissions per round.
     error FederatedRoundsTooManyParticipants(uint256 taskId, uint32 maxParticipants);
+
+    /// @notice The task is not private (or a private-only call was made on a plain task).
+    error FederatedRoundsNotPrivate(uint256 taskId);
+    /// @notice Privacy must be configured once, before the first round opens.
+    error FederatedRoundsPrivacyLocked(uint256 taskId);
+    /// @notice The call does not belong to the round's current phase (1 keys, 2 shares, 3 uploads, 4 unmask,
+    ///         5 closed).
+    error FederatedRoundsWrongPhase(uint256 taskId, uint64 round, uint8 phase);
+    /// @notice The account already made this posting in this round.
+    error FederatedRoundsAlreadyPosted(uint256 taskId, uint64 round, address participant);
+    /// @notice The account skipped an earlier step of this round (keys before shares, shares before the upload,
+    ///         the upload before unmasking).
+    error FederatedRoundsMissingStep(uint256 taskId, uint64 round, address participant);
+    /// @notice Fewer than threshold participants posted unmask material: nobody can unmask the round's sum.
+    error FederatedRoundsNotUnmasked(uint256 taskId, uint64 round, uint32 unmasks, uint32 threshold);
+    /// @notice The task spent its maxRounds rounds: no round is open and none will be.
+    error FederatedRoundsTaskFinished(uint256 taskId);
 
     // ------------------------------------------------------------------ events
 
@@ -145,6 +196,38 @@ interface IFederatedRounds {
     ///         every submission (fewer than quorum of them valid).
     event RoundFailed(uint256 indexed taskId, uint64 indexed round, address closedBy, bytes reasons);
 
+    /// @notice Task `taskId` runs private rounds (secure aggregation with a public transcript); emitted once,
+    ///         before its first round opened.
+    event TaskPrivacyConfigured(
+        uint256 indexed taskId,
+        uint32 threshold,
+        uint32 maxRounds,
+        uint64 keysPeriod,
+        uint64 sharesPeriod,
+        uint64 unmaskPeriod,
+        string params
+    );
+    /// @notice Step 1 of a private round: the participant's X25519 public keys (envelopes, masks) and the
+    ///         commitment to its self-mask seed.
+    event RoundKeysAdvertised(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed participant,
+        bytes32 encryptionKey,
+        bytes32 maskKey,
+        bytes32 seedCommitment
+    );
+    /// @notice Step 2: the participant's sealed share bundle, sha256 `digest`, stored under `cid`.
+    event RoundSharesPosted(
+        uint256 indexed taskId, uint64 indexed round, address indexed participant, bytes32 digest, string cid
+    );
+    /// @notice Step 4: the participant's revealed shares (unmask material), sha256 `digest`, stored under `cid`.
+    event RoundUnmaskPosted(
+        uint256 indexed taskId, uint64 indexed round, address indexed participant, bytes32 digest, string cid
+    );
+    /// @notice A private task spent its maxRounds rounds after round `lastRound` closed: no further round opens.
+    event TaskFinished(uint256 indexed taskId, uint64 lastRound);
+
     // ------------------------------------------------------------------ views
 
     /// @notice Number of tasks created; task ids run from 1 to taskCount().
@@ -166,6 +249,10 @@ interface IFederatedRounds {
     ///         the block's timestamp, in one call: what a participant checks before it trains or submits.
     function participantView(uint256 taskId, address account) external view returns (ParticipantView memory);
 
+    /// @notice Task `taskId`'s privacy settings and its open round's phase, counts and deadlines, and what
+    ///         `account` posted in that round.
+    function privateView(uint256 taskId, address account) external view returns (PrivateView memory);
+
     // ------------------------------------------------------------------ mutations
 
     /// @notice Create a task owned by the caller. The first round is opened later with openRound.
@@ -178,6 +265,26 @@ interface IFederatedRounds {
         string calldata strategy,
         TaskLimits calldata limits
     ) external returns (uint256 taskId);
+
+    /// @notice Make task `taskId` private (owner only, once, before its first round opens). Requires no sampling
+    ///         (clientsPerRound 0), 1 <= threshold <= quorum, positive periods with keysPeriod + sharesPeriod <
+    ///         roundDuration, and a non-empty params spec.
+    function configurePrivacy(uint256 taskId, PrivacyConfig calldata config) external;
+
+    /// @notice Step 1: advertise the caller's keys for round `round` (keys phase; once per round).
+    function advertiseKeys(
+        uint256 taskId,
+        uint64 round,
+        bytes32 encryptionKey,
+        bytes32 maskKey,
+        bytes32 seedCommitment
+    ) external;
+
+    /// @notice Step 2: register the caller's share bundle (shares phase; after advertising keys; once).
+    function postShares(uint256 taskId, uint64 round, bytes32 digest, string calldata cid) external;
+
+    /// @notice Step 4: register the caller's unmask material (unmask phase; after submitting; once).
+    function postUnmask(uint256 taskId, uint64 round, bytes32 digest, string calldata cid) external;
 
     /// @notice Hand the task to another aggregator (owner only).
     function setAggregator(uint256 taskId, address aggregator) external;
