@@ -49,6 +49,11 @@ TASK_EVENTS = (
     "UpdateSubmitted",
     "RoundFinalized",
     "RoundFailed",
+    "TaskPrivacyConfigured",
+    "RoundKeysAdvertised",
+    "RoundSharesPosted",
+    "RoundUnmaskPosted",
+    "TaskFinished",
 )
 Thunk = Callable[[Callable[[], Any]], Any]
 
@@ -114,6 +119,32 @@ def _record(name: str, a: Any, at: rec.ChainPosition) -> rec.TaskEvent:
         )
     if name == "RoundFailed":
         return rec.RoundFailed(a["taskId"], a["round"], a["closedBy"], bytes(a["reasons"]), at)
+    if name == "TaskPrivacyConfigured":
+        return rec.TaskPrivacyConfigured(
+            a["taskId"],
+            a["threshold"],
+            a["maxRounds"],
+            a["keysPeriod"],
+            a["sharesPeriod"],
+            a["unmaskPeriod"],
+            a["params"],
+            at,
+        )
+    if name == "RoundKeysAdvertised":
+        return rec.RoundKeysAdvertised(
+            a["taskId"],
+            a["round"],
+            a["participant"],
+            bytes(a["encryptionKey"]),
+            bytes(a["maskKey"]),
+            bytes(a["seedCommitment"]),
+            at,
+        )
+    if name in ("RoundSharesPosted", "RoundUnmaskPosted"):
+        kind = "shares" if name == "RoundSharesPosted" else "unmask"
+        return rec.RoundPosting(kind, a["taskId"], a["round"], a["participant"], bytes(a["digest"]), a["cid"], at)
+    if name == "TaskFinished":
+        return rec.TaskFinished(a["taskId"], a["lastRound"], at)
     raise ChainError(f"unexpected event {name}")
 
 

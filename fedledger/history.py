@@ -36,6 +36,10 @@ class RoundHistory:
     aggregator: str = ""  # the task's aggregator when the round closed (or now, if it is open)
     allowlist_at_close: list[str] = field(default_factory=list)  # the allowlist when it closed (now, if open)
     closed_time: int | None = None  # block timestamp of the close; read only when ``missing`` is not empty
+    # Private rounds only (README, "Private rounds"): steps 1, 2 and 4, each in chain order.
+    keys: list[rec.RoundKeysAdvertised] = field(default_factory=list)
+    shares: list[rec.RoundPosting] = field(default_factory=list)
+    unmasks: list[rec.RoundPosting] = field(default_factory=list)
 
     @property
     def missing(self) -> list[str]:
@@ -84,6 +88,8 @@ class TaskHistory:
     participants: list[rec.ParticipantChanged]
     aggregator_changes: list[rec.AggregatorChanged]
     rounds: list[RoundHistory]
+    privacy: rec.TaskPrivacyConfigured | None = None  # set: the task runs private rounds
+    finished: rec.TaskFinished | None = None  # set: a private task spent its maxRounds rounds
 
 
 class _Replay:
@@ -119,6 +125,11 @@ class _Replay:
             record = self.at(event.round)
             record.submissions.append(event)
             record.caps.append(self.cap_of(event.participant))
+        elif isinstance(event, rec.RoundKeysAdvertised):
+            self.at(event.round).keys.append(event)
+        elif isinstance(event, rec.RoundPosting):
+            record = self.at(event.round)
+            (record.shares if event.kind == "shares" else record.unmasks).append(event)
         elif isinstance(event, (rec.RoundFinalized, rec.RoundFailed)):
             record = self.at(event.round)
             if isinstance(event, rec.RoundFinalized):
@@ -156,6 +167,8 @@ def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
         [e for e in events if isinstance(e, rec.ParticipantChanged)],
         [e for e in events if isinstance(e, rec.AggregatorChanged)],
         [replay.rounds[k] for k in sorted(replay.rounds)],
+        next((e for e in events if isinstance(e, rec.TaskPrivacyConfigured)), None),
+        next((e for e in events if isinstance(e, rec.TaskFinished)), None),
     )
 
 

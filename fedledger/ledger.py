@@ -208,7 +208,7 @@ class Ledger:
         self, signer: Signer, task_id: int, round_: int, digest: bytes, cid: str, num_samples: int
     ) -> rec.TxResult:
         fn = self.contract.functions.submitUpdate(task_id, round_, digest, cid, num_samples)
-        return self._tx(fn, signer)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
 
     def finalize_round(
         self,
@@ -230,6 +230,43 @@ class Ledger:
         """Close the round as failed; the aggregator passes ``reasons`` when the round reached quorum."""
         fn = self.contract.functions.closeFailedRound(task_id, round_, reasons)
         return self._tx(fn, signer, clock_gas=clock_gas_limit(reasons))
+
+    def configure_privacy(
+        self,
+        signer: Signer,
+        task_id: int,
+        *,
+        threshold: int,
+        max_rounds: int,
+        keys_period: int,
+        shares_period: int,
+        unmask_period: int,
+        params: str,
+    ) -> rec.TxResult:
+        """Make the task private (owner, once, before its first round): README, "Private rounds"."""
+        config = (threshold, max_rounds, keys_period, shares_period, unmask_period, params)
+        return self._tx(self.contract.functions.configurePrivacy(task_id, config), signer)
+
+    def advertise_keys(
+        self,
+        signer: Signer,
+        task_id: int,
+        round_: int,
+        *,
+        encryption_key: bytes,
+        mask_key: bytes,
+        seed_commitment: bytes,
+    ) -> rec.TxResult:
+        fn = self.contract.functions.advertiseKeys(task_id, round_, encryption_key, mask_key, seed_commitment)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS)
+
+    def post_shares(self, signer: Signer, task_id: int, round_: int, digest: bytes, cid: str) -> rec.TxResult:
+        fn = self.contract.functions.postShares(task_id, round_, digest, cid)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
+
+    def post_unmask(self, signer: Signer, task_id: int, round_: int, digest: bytes, cid: str) -> rec.TxResult:
+        fn = self.contract.functions.postUnmask(task_id, round_, digest, cid)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
 
     def require_funds(self, signer: Signer, *, transactions: int = 1) -> None:
         """Raise ChainError, before anything is sent, when ``signer`` cannot pay for ``transactions``.
@@ -306,6 +343,19 @@ class Ledger:
         return rec.ParticipantView(
             _task_state(task_id, task), bool(allowed), bool(submitted), int(cap), int(timestamp)
         )
+
+    def private_view(self, task_id: int, account: str) -> rec.PrivateView:
+        """The contract's ``privateView`` (a disabled record on contract versions from before private rounds)."""
+        if not self.offers("privateView"):
+            return rec.PrivateView(False, False, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, False, False, False, 0)
+        fn = self.contract.functions.privateView(task_id, Web3.to_checksum_address(account))
+        (enabled, finished, phase, threshold, max_rounds, expected, keys, shares, unmasks, keys_deadline,
+         shares_deadline, unmask_deadline, posted_keys, posted_shares, posted_unmask, timestamp) = self._view(fn)
+        return rec.PrivateView(
+            bool(enabled), bool(finished), int(phase), int(threshold), int(max_rounds), int(expected), int(keys),
+            int(shares), int(unmasks), int(keys_deadline), int(shares_deadline), int(unmask_deadline),
+            bool(posted_keys), bool(posted_shares), bool(posted_unmask), int(timestamp),
+        )  # fmt: skip
 
     def offers(self, function: str) -> bool:
         """Whether the deployed contract version has ``function`` (versions are known by their code hash)."""
@@ -429,7 +479,13 @@ def _in(value: int, wanted: int | None) -> bool:
 # Reverts that depend only on the clock. A chain that mines on demand (anvil, Hardhat) estimates gas against its
 # latest block, whose timestamp can be long past: a round whose deadline passed by the wall clock still looks
 # open there. The next block gets the current time, so such a transaction is sent with a fixed gas limit instead.
-CLOCK_REVERTS = frozenset({"FederatedRoundsRoundStillRunning", "FederatedRoundsQuorumReached"})
+CLOCK_REVERTS = frozenset(
+    {"FederatedRoundsRoundStillRunning", "FederatedRoundsQuorumReached", "FederatedRoundsWrongPhase"}
+)
+
+# A gas limit above any private-round posting (advertiseKeys, postShares, postUnmask, a private submitUpdate),
+# for the clock-gas path above: about 60-110k gas each measured, plus 40 gas per CID byte.
+PRIVATE_POSTING_GAS = 250_000
 
 
 # Accounts per addParticipants transaction: ~4.9M gas, far inside the 2^24 (16,777,216) gas cap per transaction

@@ -108,6 +108,56 @@ class RoundFailed:
     at: ChainPosition
 
 
+@dataclass(frozen=True)
+class TaskPrivacyConfigured:
+    """The task runs private rounds (README, "Private rounds"); ``params`` is the canonical privacy spec."""
+
+    task_id: int
+    threshold: int
+    max_rounds: int  # 0: no cap
+    keys_period: int
+    shares_period: int
+    unmask_period: int
+    params: str
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class RoundKeysAdvertised:
+    """Step 1 of a private round: a participant's X25519 public keys and its seed commitment."""
+
+    task_id: int
+    round: int
+    participant: str
+    encryption_key: bytes
+    mask_key: bytes
+    seed_commitment: bytes
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class RoundPosting:
+    """Step 2 (``kind`` "shares": a sealed share bundle) or step 4 ("unmask": revealed shares) of a private
+    round: the content's sha256 digest and CID."""
+
+    kind: str
+    task_id: int
+    round: int
+    participant: str
+    digest: bytes
+    cid: str
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    """A private task spent its maxRounds rounds after ``last_round`` closed: no further round opens."""
+
+    task_id: int
+    last_round: int
+    at: ChainPosition
+
+
 TaskEvent = (
     TaskCreated
     | TaskConfigured
@@ -117,6 +167,10 @@ TaskEvent = (
     | UpdateSubmitted
     | RoundFinalized
     | RoundFailed
+    | TaskPrivacyConfigured
+    | RoundKeysAdvertised
+    | RoundPosting
+    | TaskFinished
 )
 
 
@@ -168,3 +222,26 @@ class TxResult:
     tx_hash: str
     gas_used: int
     block_number: int
+
+
+@dataclass(frozen=True)
+class PrivateView:
+    """The contract's ``privateView``: a private task's settings, its open round's phase state, and what one
+    account posted in that round. Phases: 0 none, 1 keys, 2 shares, 3 uploads, 4 unmask, 5 closed."""
+
+    enabled: bool
+    finished: bool
+    phase: int  # as the chain's latest block saw it; ``fedledger.private_phase.phase_at`` recomputes it for now
+    threshold: int
+    max_rounds: int
+    expected: int
+    keys: int
+    shares: int
+    unmasks: int
+    keys_deadline: int
+    shares_deadline: int
+    unmask_deadline: int
+    posted_keys: bool
+    posted_shares: bool
+    posted_unmask: bool
+    timestamp: int
