@@ -22,6 +22,9 @@ from fedledger.fetching import DEFAULT_PER_UPDATE, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory, task_history
 from fedledger.inclusion import encode_outcomes
 from fedledger.ledger import Ledger, Signer
+from fedledger.privacy.errors import PrivacyError
+from fedledger.privacy.phases import CLOSED, PHASE_NAMES, phase_at, phase_end
+from fedledger.private_rounds import PrivateSettings, judge_private_round, private_settings
 from fedledger.records import TaskState, TxResult, UpdateSubmitted
 from fedledger.rounds import Judgement, effective_weights, round_inputs
 from fedledger.store import ContentStore
@@ -116,6 +119,12 @@ class Coordinator:
             )
         history = task_history(self.ledger, task_id)
         record = next((r for r in history.rounds if r.round == task.round), RoundHistory(task.round))
+        try:
+            settings = private_settings(history)
+        except PrivacyError as exc:
+            raise FedLedgerError(f"task {task_id} is private but its settings are unusable: {exc}") from None
+        if settings is not None:
+            return self._close_private(task, history, record, settings, view.timestamp)
         reason = self.readiness(task, record, latest=view.timestamp)
         if reason:
             raise RoundNotReadyError(reason)
@@ -131,6 +140,85 @@ class Coordinator:
         if not judgement.data:
             return self._fail_invalid(task, judgement, excluded)
         return self._finalize(task, record, judgement, excluded)
+
+    def _close_private(
+        self,
+        task: TaskState,
+        history: TaskHistory,
+        record: RoundHistory,
+        settings: PrivateSettings,
+        latest: int,
+    ) -> RoundOutcome:
+        """Close a private round once its phases are over: finalize the unmasked sum, or fail it naming why."""
+        view = self.ledger.private_view(task.task_id, self.signer.address)
+        phase = phase_at(view, task, self.ledger.next_block_time(latest))
+        if phase != CLOSED:
+            raise RoundNotReadyError(
+                f"round {task.round} of task {task.task_id} is in its {PHASE_NAMES[phase]} phase until "
+                f"{describe(phase_end(view, task, phase))}: {view.keys} keys, {view.shares} share bundles, "
+                f"{task.submissions} uploads, {view.unmasks} unmask postings of {view.expected} participants"
+            )
+        if task.submissions < task.quorum or view.unmasks < settings.threshold:
+            self.on_progress(
+                f"{task.submissions} uploads (quorum {task.quorum}) and {view.unmasks} unmask postings "
+                f"(threshold {settings.threshold}): the sum cannot be released; closing the round as failed"
+            )
+            return RoundOutcome(task.task_id, task.round, [], tx=self._send_fail(task, b""), failed=True)
+        max_bytes = task.limits.max_update_bytes
+        base = fetch_model(
+            self.store, task.model_cid, task.model_digest, self.fetch_timeout, max_bytes=max_bytes
+        )
+        cids = [u.cid for u in record.submissions] + [p.cid for p in record.unmasks]
+        fetcher = RoundFetcher(
+            self.store, max_bytes=max_bytes, per_update=self.fetch_timeout, budget=self.fetch_budget
+        )
+        with fetcher:
+            self.on_progress(
+                f"fetching {len(record.submissions)} masked uploads and {len(record.unmasks)} unmask files"
+            )
+            fetched = fetcher.fetch_cids(cids)
+            judgement = judge_private_round(
+                settings,
+                history,
+                record,
+                base,
+                lambda u: fetched[u.cid].read(),
+                lambda p: fetched[p.cid].read(),
+                self.on_progress,
+            )
+        for note in judgement.notes:
+            self.on_progress(note)
+        excluded = [
+            Exclusion(i, record.submissions[i].participant, outcome, judgement.details.get(i, outcome))
+            for i, outcome in enumerate(judgement.outcomes)
+            if outcome != "included"
+        ]
+        if judgement.failure:
+            self.on_progress(f"cannot finalize: {judgement.failure}; closing the round as failed")
+            tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
+            return RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True)
+        cid = self.store.put(judgement.data)
+        for pinned in cids:  # the audit re-derives the sum from every upload and unmask file, forever
+            self.store.pin(pinned)
+        self.on_progress(
+            f"unmasked the sum of {judgement.survivors} uploads ({judgement.dropped} dropped); committing global "
+            f"model {codec.digest_hex(judgement.digest)[:18]}…"
+        )
+        try:
+            tx = self.ledger.finalize_round(
+                self.signer,
+                task.task_id,
+                task.round,
+                global_digest=judgement.digest,
+                global_cid=cid,
+                reasons=encode_outcomes(judgement.outcomes),
+            )
+        except ChainError as exc:
+            raise self._lost_race(task, exc) from None
+        weights = [float(min(u.num_samples, settings.weight_cap)) for u in record.submissions]
+        return RoundOutcome(
+            task.task_id, task.round, list(record.submissions), [], judgement.digest, cid, tx, weights=weights
+        )
 
     def _judge(self, task: TaskState, history: TaskHistory, record: RoundHistory) -> Judgement:
         max_bytes = task.limits.max_update_bytes

@@ -45,6 +45,8 @@ from fedledger.fetch import fetch_model
 from fedledger.fetching import DEFAULT_PER_UPDATE, Fetched, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory
 from fedledger.inclusion import INCLUDED
+from fedledger.privacy.errors import PrivacyError
+from fedledger.private_rounds import PrivateJudgement, PrivateSettings, judge_private_round, private_settings
 from fedledger.records import UpdateSubmitted
 from fedledger.rounds import Judge, RoundInputs, effective_weights, event_reasons, round_inputs
 from fedledger.store import ContentStore
@@ -159,6 +161,8 @@ class _RoundCheck:
             return self.verdict(
                 "MISMATCH", "round opened on a base model other than the previous global model"
             )
+        if self.history.privacy is not None:
+            return self._private_check(base_digest, base_cid)
         early = self._closed_early()
         if early:
             return self.verdict("MISMATCH", early)
@@ -180,6 +184,125 @@ class _RoundCheck:
             if record.finalized is not None:
                 return self.verdict("MISMATCH", f"global model is not finite: {exc}")
             return self.verdict("FAILED", f"round failed: {exc}")
+
+    def _private_check(self, base_digest: bytes, base_cid: str) -> RoundVerdict:
+        """A private round: re-derive the unmasked sum from its transcript (``fedledger.private_rounds``)."""
+        record = self.record
+        try:
+            settings = private_settings(self.history)
+        except PrivacyError as exc:
+            return self.verdict(
+                "UNVERIFIED", f"cannot re-derive: the task's privacy params are unusable: {exc}"
+            )
+        assert settings is not None
+        failed = record.failed
+        if failed is not None and not (failed.closed_by == record.aggregator and record.reasons):
+            return self.verdict(
+                "FAILED", self._private_failure_reason(settings), notes=self._ignored_reasons()
+            )
+        if record.reasons and len(record.reasons) != len(record.submissions):
+            return self.verdict(
+                "MISMATCH",
+                f"the round records {len(record.reasons)} outcomes for {len(record.submissions)} submissions",
+            )
+        try:
+            judgement = self._private_judgement(settings, base_digest, base_cid)
+        except _Unverifiable as exc:
+            return self.verdict("UNVERIFIED", str(exc))
+        checks = [
+            SubmissionCheck(i, u.participant, u.num_samples, was, now, 0.0, *_judge_outcome(was, now))
+            for i, (u, was, now) in enumerate(
+                zip(record.submissions, record.outcomes, judgement.outcomes, strict=True)
+            )
+        ]
+        notes = list(judgement.notes)
+        if failed is not None:
+            return self._private_failed_verdict(judgement, checks, notes)
+        excluded = [c for c in checks if c.recorded != INCLUDED]
+        if excluded:
+            first = excluded[0]
+            return self.verdict(
+                "MISMATCH",
+                f"{first.participant} (#{first.index}): excluded as {first.recorded}, but a private round includes "
+                "every upload or fails",
+                submissions=checks,
+                notes=notes,
+            )
+        if judgement.failure:
+            verdict: Verdict = "UNVERIFIED" if judgement.unfetched else "MISMATCH"
+            return self.verdict(
+                verdict, f"finalized, but {judgement.failure}", submissions=checks, notes=notes
+            )
+        final = record.finalized
+        assert final is not None
+        if judgement.digest != final.global_digest:
+            return self.verdict(
+                "MISMATCH",
+                f"different result: the unmasked sum gives {codec.digest_hex(judgement.digest)}, committed "
+                f"{codec.digest_hex(final.global_digest)}",
+                submissions=checks,
+                notes=notes,
+            )
+        return self.verdict(
+            "OK",
+            f"re-derived from the unmasked sum of {judgement.survivors} masked uploads ({judgement.dropped} "
+            "dropped after sharing their keys)",
+            submissions=checks,
+            notes=notes,
+        )
+
+    def _private_judgement(
+        self, settings: PrivateSettings, base_digest: bytes, base_cid: str
+    ) -> PrivateJudgement:
+        record = self.record
+        self._stop = None if self.budget is None else time.monotonic() + self.budget
+        base = self._fetch_base(base_digest, base_cid)
+        fetcher = RoundFetcher(
+            self.store, max_bytes=self.max_bytes, per_update=self.timeout, budget=self._remaining()
+        )
+        with fetcher:
+            fetched = fetcher.fetch_cids(
+                [u.cid for u in record.submissions] + [p.cid for p in record.unmasks]
+            )
+            return judge_private_round(
+                settings,
+                self.history,
+                record,
+                base,
+                lambda u: fetched[u.cid].read(),
+                lambda p: fetched[p.cid].read(),
+            )
+
+    def _private_failed_verdict(
+        self, judgement: PrivateJudgement, checks: list[SubmissionCheck], notes: list[str]
+    ) -> RoundVerdict:
+        """The aggregator failed a private round naming outcomes: the transcript must not unmask."""
+        bad = [c for c in checks if c.status == "mismatch"]
+        if bad:
+            first = bad[0]
+            return self.verdict(
+                "MISMATCH",
+                f"{first.participant} (#{first.index}): {first.note}",
+                submissions=checks,
+                notes=notes,
+            )
+        if not judgement.failure:
+            return self.verdict(
+                "MISMATCH",
+                f"the aggregator failed the round although its transcript unmasks ({judgement.survivors} uploads)",
+                submissions=checks,
+                notes=notes,
+            )
+        return self.verdict("FAILED", f"round failed: {judgement.failure}", submissions=checks, notes=notes)
+
+    def _private_failure_reason(self, settings: PrivateSettings) -> str:
+        record = self.record
+        quorum, count, unmasks = self.history.created.quorum, len(record.submissions), len(record.unmasks)
+        if count < quorum:
+            return f"round failed below quorum ({count} of {quorum} masked uploads)"
+        if unmasks < settings.threshold:
+            return f"round failed: {unmasks} unmask postings, {settings.threshold} needed to unmask the sum"
+        return f"round failed after its grace period with {count} uploads: the aggregator did not finalize it"
 
     def _closed_early(self) -> str:
         """Why the round was finalized before its deadline without someone it had to wait for ("" if it was not).
@@ -230,7 +353,7 @@ class _RoundCheck:
 
     def _recheck(self, inputs: RoundInputs) -> RoundVerdict:
         self._stop = None if self.budget is None else time.monotonic() + self.budget
-        base = self._fetch_base(inputs)
+        base = self._fetch_base(inputs.base_digest, inputs.base_cid)
         final = self.record.finalized
         recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
         excluded_by_events = event_reasons(
@@ -296,22 +419,16 @@ class _RoundCheck:
         wanted = [i for i in range(len(inputs.submissions)) if i not in by_events]
         return [inputs.submissions[i] for i in sorted(wanted, key=lambda i: (rank(i), i))]
 
-    def _fetch_base(self, inputs: RoundInputs) -> codec.Tensors:
+    def _fetch_base(self, digest: bytes, cid: str) -> codec.Tensors:
         window = self._window()
         if window <= 0:
-            raise _Unverifiable(f"base model {inputs.base_cid} was not fetched within the audit's budget")
+            raise _Unverifiable(f"base model {cid} was not fetched within the audit's budget")
         try:
-            return fetch_model(
-                self.store, inputs.base_cid, inputs.base_digest, window, max_bytes=self.max_bytes
-            )
+            return fetch_model(self.store, cid, digest, window, max_bytes=self.max_bytes)
         except ContentMismatchError as exc:
-            raise _Unverifiable(
-                f"the store returned other bytes for base model {inputs.base_cid}: {exc}"
-            ) from None
+            raise _Unverifiable(f"the store returned other bytes for base model {cid}: {exc}") from None
         except (StoreError, CodecError) as exc:
-            raise _Unverifiable(
-                f"base model {inputs.base_cid} is not available to check against: {exc}"
-            ) from None
+            raise _Unverifiable(f"base model {cid} is not available to check against: {exc}") from None
 
     @staticmethod
     def _check_global(fetched: Fetched, digest: bytes) -> bool | Exception:
