@@ -216,6 +216,15 @@ class _RoundCheck:
             )
         ]
         notes = list(judgement.notes)
+        for c in checks:  # a recorded `unavailable` is taken as given, as in plain rounds (nobody can refute it)
+            if c.recorded == "unavailable":
+                note = "found unavailable by the aggregator; " + (
+                    "available to this auditor now" if c.recomputed == INCLUDED else "still not available"
+                )
+                checks[c.index] = SubmissionCheck(
+                    c.index, c.participant, c.num_samples, c.recorded, c.recomputed, 0.0, "note", note
+                )
+                notes.append(f"{c.participant} (#{c.index}): {note}")
         if failed is not None:
             return self._private_failed_verdict(judgement, checks, notes)
         excluded = [c for c in checks if c.recorded != INCLUDED]
@@ -283,6 +292,15 @@ class _RoundCheck:
             return self.verdict(
                 "MISMATCH",
                 f"{first.participant} (#{first.index}): {first.note}",
+                submissions=checks,
+                notes=notes,
+            )
+        unavailable = [c for c in checks if c.recorded == "unavailable"]
+        if unavailable:
+            return self.verdict(
+                "FAILED",
+                f"round failed: the aggregator found the masked upload of {unavailable[0].participant} "
+                f"(#{unavailable[0].index}) unavailable (taken as given), so the sum could not be unmasked",
                 submissions=checks,
                 notes=notes,
             )

@@ -1,0 +1,143 @@
+"""Private rounds on the embedded chain: the aggregator finalizes the unmasked sum, the audit re-derives it, and
+tampered transcripts (a false revealed seed, a swapped masked upload, a wrong committed model) are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.coordinator import RoundNotReadyError
+from fedledger import codec
+from fedledger.privacy.transcript import flatten, open_bundle, unmask_material
+from tests.unit.private_federation import PrivateFederation
+
+
+def test_round_with_two_dropouts_finalizes_and_audits_ok(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=5, quorum=2, threshold=2)
+    fed.advertise([0, 1, 2, 3])  # 4 drops before keys
+    fed.travel(101)  # the keys phase ends at its deadline
+    fed.post_shares([0, 1, 2])  # 3 drops after keys: not in K2, costs nothing
+    fed.travel(101)
+    fed.upload([0, 1])  # 2 drops after sharing: its mask key is rebuilt
+    fed.travel(400)  # past the upload deadline, inside the unmask period
+    with pytest.raises(RoundNotReadyError, match="unmask phase"):
+        fed.close()
+    fed.unmask([0, 1])  # every survivor posted: the unmask phase ends early
+    outcome = fed.close()
+    assert not outcome.failed and len(outcome.included) == 2
+    model = codec.decode(fed.store.get(outcome.global_cid))
+    np.testing.assert_allclose(flatten(model), fed.expected_model([0, 1]), atol=2**-14)
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "OK", verdict.reason
+    assert "2 masked uploads (1 dropped" in verdict.reason
+
+
+def test_all_in_round_closes_without_waiting(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=3, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    outcome = fed.close()
+    assert not outcome.failed
+    assert fed.round == 2
+    assert [v.verdict for v in fed.verdicts()] == ["OK"]
+
+
+def test_false_revealed_seed_is_named_and_outvoted(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=3, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    honest = fed.roles()
+    liar = fed.members[0]
+    bundles = {s.participant.lower(): fed.store.get(s.cid) for s in fed.record().shares}
+    opened = {d: open_bundle(b, honest, d, liar.address, liar.c.private) for d, b in bundles.items()}
+    material = json.loads(unmask_material(honest, liar.address, opened))
+    victim = fed.members[1].address
+    share = bytearray(bytes.fromhex(material["seed_shares"][victim]))
+    share[-1] ^= 1
+    material["seed_shares"][victim] = share.hex()
+    forged = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    fed.unmask(everyone, rewrite={0: forged})
+    outcome = fed.close()
+    assert not outcome.failed  # two honest holders still rebuild the seed
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "OK"
+    assert any(f"revealed a false share of {victim}'s seed" in n for n in verdict.notes)
+
+
+def test_swapped_masked_upload_fails_the_round_and_the_audit_agrees(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone, tamper={2: b"\x00" * 12})  # 3 words for a 9-parameter model
+    fed.unmask(everyone)
+    outcome = fed.close()
+    assert outcome.failed
+    assert [(e.participant.lower(), e.reason) for e in outcome.excluded] == [(fed.members[2].address, "malformed")]
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "FAILED", verdict.reason
+    assert "masked upload of" in verdict.reason
+
+
+def test_wrong_committed_model_is_a_mismatch(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    wrong = codec.encode({k: v + 1 for k, v in codec.decode(codec.encode(fed.members[0].delta)).items()})
+    fed.ledger.finalize_round(
+        fed.owner, fed.task, fed.round, global_digest=codec.model_digest(wrong), global_cid=fed.store.put(wrong),
+        reasons=bytes(3),
+    )  # fmt: skip
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "MISMATCH"
+    assert "the unmasked sum gives" in verdict.reason
+
+
+def test_aggregator_failing_an_unmaskable_round_is_a_mismatch(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes(3))  # names nobody
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "MISMATCH"
+    assert "although its transcript unmasks" in verdict.reason
+
+
+def test_a_claimed_unavailable_upload_is_taken_as_given_and_noted(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes([0, 4, 0]))
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "FAILED"
+    assert any("available to this auditor now" in n for n in verdict.notes)
+
+
+def test_aggregator_excluding_a_valid_upload_is_a_mismatch(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes([0, 5, 0]))  # a false malformed
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "MISMATCH"
+    assert "excluded as malformed, but the update is valid" in verdict.reason
