@@ -69,6 +69,9 @@ def private_settings(history: TaskHistory) -> PrivateSettings | None:
     if configured is None:
         return None
     spec = parse_privacy_canonical(configured.params)
+    rule = history.created.strategy
+    if rule != "fedavg" and not rule.startswith("fedsgd:lr="):
+        raise PrivacyError(f"a private task sums updates: its rule must be fedavg or fedsgd:lr=X, not {rule[:60]!r}")
     if history.limits.max_samples == 0:
         raise PrivacyError(
             "a private task needs a task-wide sample cap (maxSamples): weights must be bounded"

@@ -247,7 +247,9 @@ def read_unmask(data: bytes, roles: Roles, holder: str) -> Revealed:
         raise TranscriptError(f"the unmask material of {holder} is not {UNMASK_FORMAT} material of that holder")
     if obj.get("task") != roles.ref.task_id or obj.get("round") != roles.ref.round_id:
         raise TranscriptError(f"the unmask material of {holder} is for another task or round")
-    x = roles.x_of(holder) if holder in roles.key_set else -1
+    if holder not in roles.key_set:
+        raise TranscriptError(f"{holder} advertised no keys in this round, so it holds no shares")
+    x = roles.x_of(holder)
     problems: list[str] = []
 
     def usable(kind: str, allowed: Sequence[str]) -> dict[str, Share]:
