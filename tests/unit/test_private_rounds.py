@@ -11,7 +11,17 @@ import pytest
 
 from aggregator.coordinator import RoundNotReadyError
 from fedledger import codec
-from fedledger.privacy.transcript import flatten, open_bundle, unmask_material
+from fedledger.privacy.masks import pairwise_key, pairwise_sign, self_key
+from fedledger.privacy.prg import add_keystream
+from fedledger.privacy.quantize import to_signed
+from fedledger.privacy.transcript import (
+    decode_masked,
+    flatten,
+    open_bundle,
+    read_unmask,
+    recover,
+    unmask_material,
+)
 from tests.unit.private_federation import PrivateFederation
 
 
@@ -141,3 +151,38 @@ def test_aggregator_excluding_a_valid_upload_is_a_mismatch(tmp_path: Path) -> No
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "MISMATCH"
     assert "excluded as malformed, but the update is valid" in verdict.reason
+
+
+def test_an_outsider_with_every_public_byte_cannot_recover_an_update(tmp_path: Path) -> None:
+    """Everything public: events, bundles, uploads, unmask material, the global model. The outsider rebuilds every
+    secret the protocol reveals (the survivors' seeds, the dropped member's mask key) and strips every mask it can;
+    what is left of one survivor's upload is still hidden by the pairwise masks of the other survivors."""
+    fed = PrivateFederation(tmp_path, participants=4, quorum=2, threshold=2)
+    fed.advertise([0, 1, 2, 3])
+    fed.post_shares([0, 1, 2, 3])
+    fed.upload([0, 1, 2])  # 3 drops after sharing: its mask key becomes public
+    fed.travel(600)
+    fed.unmask([0, 1, 2])
+    roles, record, ref = fed.roles(), fed.record(), fed.ref
+    assert not fed.close().failed
+    revealed = [read_unmask(fed.store.get(p.cid), roles, p.participant) for p in record.unmasks]
+    recovery = recover(roles, revealed, fed.threshold)
+    assert recovery.complete and set(recovery.keys) == {fed.members[3].address}
+    victim = fed.members[0]
+    upload = decode_masked(fed.store.get(record.submissions[0].cid), 9)
+    stripped = upload.copy()
+    add_keystream(stripped, self_key(recovery.seeds[victim.address], victim.address, ref), -1)
+    dropped = fed.members[3].address
+    pair = pairwise_key(recovery.keys[dropped], dropped, victim.s.public, victim.address, ref)
+    add_keystream(stripped, pair, -pairwise_sign(victim.address, dropped))
+    scale = 2**16 * min(victim.samples, 50)
+    guess = to_signed(stripped).astype(np.float64) / scale
+    truth = flatten(victim.delta).astype(np.float64)
+    error = np.linalg.norm(guess - truth) / np.linalg.norm(truth)
+    assert error > 1000, f"the outsider got within {error:.3g} of the update"
+    # the same steps with the victim's own pairwise keys (which nobody else has) do recover it: the test can fail
+    for peer in (fed.members[1], fed.members[2]):
+        key = pairwise_key(victim.s.private, victim.address, peer.s.public, peer.address, ref)
+        add_keystream(stripped, key, -pairwise_sign(victim.address, peer.address))
+    insider = to_signed(stripped).astype(np.float64) / scale
+    assert np.linalg.norm(insider - truth) / np.linalg.norm(truth) < 1e-3
