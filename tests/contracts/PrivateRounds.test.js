@@ -113,7 +113,7 @@ async function run(rounds, steps, round = 1n) {
   for (const p of steps.m ?? []) await unmask(rounds, p, round);
 }
 
-/** privateView's counters and flags as one comparable list. */
+/** privateView's phase, counters and posted flags for `account`, as one comparable object. */
 async function state(rounds, account) {
   const v = (await rounds.privateView(1n, account.address ?? account)).toObject(); // Result.keys is Array's
   return {
@@ -364,7 +364,7 @@ describe("FederatedRounds private rounds", function () {
     });
 
     it("names the current phase when a call comes in the wrong one", async function () {
-      const { rounds, agg, alice, bob, carol, keysDeadline } = await loadFixture(withPrivateRound);
+      const { rounds, alice, bob, carol, keysDeadline } = await loadFixture(withPrivateRound);
       const wrong = (call, phase) =>
         expect(call).to.be.revertedWithCustomError(rounds, "FederatedRoundsWrongPhase").withArgs(1n, 1n, phase);
 
@@ -389,7 +389,6 @@ describe("FederatedRounds private rounds", function () {
 
       await wrong(advertise(rounds, carol), PHASE.CLOSED);
       await wrong(submit(rounds, bob), PHASE.CLOSED);
-      void agg;
     });
 
     it("rejects zero keys, a zero digest and an empty CID, by name", async function () {
@@ -735,7 +734,7 @@ describe("FederatedRounds private rounds", function () {
 
   describe("plain tasks", function () {
     it("submit, finalize and fail exactly as before: no phases, no private steps", async function () {
-      const { rounds, agg, alice, bob, carol, stranger, deadline } = await loadFixture(withPlainRound);
+      const { rounds, agg, alice, bob, carol, stranger } = await loadFixture(withPlainRound);
       await expect(submit(rounds, alice)).to.emit(rounds, "UpdateSubmitted");
       await submit(rounds, bob);
       await submit(rounds, carol);
@@ -749,7 +748,6 @@ describe("FederatedRounds private rounds", function () {
       await expect(submit(rounds, alice, 3n))
         .to.be.revertedWithCustomError(rounds, "FederatedRoundsDeadlinePassed");
       expect((await rounds.privateView(1n, alice.address)).phase).to.equal(PHASE.NONE);
-      void deadline;
     });
   });
 
