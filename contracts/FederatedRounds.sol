@@ -216,7 +216,8 @@ contract FederatedRounds is IFederatedRounds {
         if (t.round != 0 || p.enabled) revert FederatedRoundsPrivacyLocked(taskId);
         if (t.clientsPerRound != 0) revert FederatedRoundsInvalidParameter("clientsPerRound");
         if (config.threshold == 0 || config.threshold > t.quorum) revert FederatedRoundsInvalidParameter("threshold");
-        if (config.keysPeriod == 0 || config.sharesPeriod == 0) revert FederatedRoundsInvalidParameter("keysPeriod");
+        if (config.keysPeriod == 0) revert FederatedRoundsInvalidParameter("keysPeriod");
+        if (config.sharesPeriod == 0) revert FederatedRoundsInvalidParameter("sharesPeriod");
         if (uint256(config.keysPeriod) + config.sharesPeriod >= t.roundDuration) {
             revert FederatedRoundsInvalidParameter("sharesPeriod");
         }
@@ -338,7 +339,10 @@ contract FederatedRounds is IFederatedRounds {
         if (msg.sender != t.owner && msg.sender != t.aggregator) {
             revert FederatedRoundsNotOwnerOrAggregator(taskId, msg.sender);
         }
-        if (t.round != 0) revert FederatedRoundsRoundAlreadyOpen(taskId, t.round);
+        if (t.round != 0) {
+            if (_privacy[taskId].finished) revert FederatedRoundsTaskFinished(taskId); // no round is open
+            revert FederatedRoundsRoundAlreadyOpen(taskId, t.round);
+        }
 
         _openRound(taskId, t, 1);
     }
