@@ -52,7 +52,7 @@ class PrivacySpec:
         if not 0 < self.delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {self.delta!r}")
         if self.dim < 1:
-            raise PrivacyParameterError(f"dim (the model's parameter count) must be at least 1, got {self.dim}")
+            raise PrivacyParameterError(f"dim (the model's parameter count) must be >= 1, got {self.dim}")
         if not (math.isfinite(self.budget) and self.budget >= 0):
             raise PrivacyParameterError(f"budget must be a finite epsilon >= 0, got {self.budget!r}")
 

@@ -76,8 +76,6 @@ def test_the_chain_accepts_only_the_canonical_form(text: str) -> None:
 def test_every_spec_reads_back_from_its_canonical_form(
     clip: float, bits: int, noise: float, delta: float, dim: int, budget: float
 ) -> None:
-    spec = (
-        PrivacySpec(clip, bits, noise, delta, dim, budget) if noise else PrivacySpec(clip, bits)
-    )
+    spec = PrivacySpec(clip, bits, noise, delta, dim, budget) if noise else PrivacySpec(clip, bits)
 
     assert parse_privacy_canonical(spec.canonical) == spec
