@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from fedledger.privacy.dp import DpParams, epsilon_after
-from fedledger.privacy.errors import PrivacyParameterError
+from fedledger.privacy.errors import PrivacyError, PrivacyParameterError
 from fedledger.privacy.quantize import QuantParams
 from fedledger.privacy.spec import PrivacySpec, parse_privacy_canonical
 from fedledger.records import TaskPrivacyConfigured
@@ -77,6 +77,17 @@ class PrivateTask:
         if not self.spec.budget:
             return True
         return self.max_rounds != 0 and self.epsilon_after(self.max_rounds) <= self.spec.budget
+
+
+def read_private_task(event: TaskPrivacyConfigured, weight_cap: int) -> PrivateTask | str:
+    """The task's privacy settings, or why they are unusable: the contract checks ranges but not the params
+    string, and the accountant refuses some parameters (a weight cap of 0, too little noise). Never raises."""
+    try:
+        task = PrivateTask.from_event(event, weight_cap)
+        task.epsilon_after(1)
+    except PrivacyError as exc:
+        return str(exc)
+    return task
 
 
 def _round_up(value: float, digits: int = NOISE_DIGITS) -> float:
