@@ -14,6 +14,7 @@ from fedledger.codec import digest_hex
 from fedledger.exceptions import AuditError, ConfigurationError
 from fedledger.inclusion import INCLUDED, decode_outcomes, included_indices
 from fedledger.ledger import Ledger
+from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.rounds import effective_weights
 from fedledger.sampling import sample_clients
 from fedledger.strategy_spec import parse_canonical
@@ -194,7 +195,9 @@ def add_close_times(ledger: Ledger, history: TaskHistory) -> None:
             record.closed_time = times[block]
 
 
-def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
+def _round_json(
+    history: TaskHistory, r: RoundHistory, private: PrivateTask | str | None = None
+) -> dict[str, Any]:
     well_formed = len(r.reasons) == len(r.submissions)  # the contract refuses others; never trust it blindly
     outcomes = r.outcomes if r.reasons and well_formed else [None] * len(r.submissions)
     weights = (
@@ -240,7 +243,61 @@ def _round_json(history: TaskHistory, r: RoundHistory) -> dict[str, Any]:
         "closed_by": r.failed.closed_by if r.failed else None,
         "ignored_reasons_by": r.ignored_reasons_by or None,  # reasons sent by a non-aggregator: not outcomes
         "aggregator": r.aggregator or None,
+        "private": _private_round_json(private, r),
     }
+
+
+def private_task(history: TaskHistory) -> PrivateTask | str | None:
+    """The task's privacy settings; why they are unusable (a string); None for a task without private rounds."""
+    if history.privacy is None:
+        return None
+    return read_private_task(history.privacy, history.limits.max_samples)
+
+
+def _private_round_json(task: PrivateTask | str | None, r: RoundHistory) -> dict[str, Any] | None:
+    if task is None:
+        return None
+    spent = task.epsilon_after(r.round) if isinstance(task, PrivateTask) and task.spec.dp else None
+    return {
+        "keys": len(r.keys),
+        "shares": len(r.shares),
+        "uploads": len(r.submissions),
+        "unmasks": len(r.unmasks),
+        "epsilon_spent": spent,  # every opened round is charged, failed ones included (their sum is computable)
+    }
+
+
+def _privacy_json(history: TaskHistory, task: PrivateTask | str | None) -> dict[str, Any] | None:
+    event = history.privacy
+    if event is None:
+        return None
+    data: dict[str, Any] = {
+        "params": event.params,
+        "usable": isinstance(task, PrivateTask),
+        "error": task if isinstance(task, str) else None,
+        "threshold": event.threshold,
+        "max_rounds": event.max_rounds,
+        "keys_period": event.keys_period,
+        "shares_period": event.shares_period,
+        "unmask_period": event.unmask_period,
+        "block": event.at.block_number,
+        "clip": None,
+        "scale_bits": None,
+        "dp": None,
+    }
+    if isinstance(task, PrivateTask):
+        spec = task.spec
+        data["clip"], data["scale_bits"] = spec.clip, spec.scale_bits
+        if spec.dp:
+            data["dp"] = {
+                "noise": spec.noise,
+                "delta": spec.delta,
+                "dim": spec.dim,
+                "epsilon_budget": spec.budget or None,
+                "epsilon_after_max_rounds": task.epsilon_after(task.max_rounds) if task.max_rounds else None,
+                "budget_respected": task.budget_respected(),
+            }
+    return data
 
 
 def _spec_is_usable(spec: str) -> bool:
@@ -254,6 +311,7 @@ def _spec_is_usable(spec: str) -> bool:
 def history_json(history: TaskHistory) -> dict[str, Any]:
     """A task's history as plain JSON (digests as 0x hex): what `audit history --json` prints."""
     created, limits = history.created, history.limits
+    private = private_task(history)
     return {
         "task_id": created.task_id,
         "owner": created.owner,
@@ -283,5 +341,7 @@ def history_json(history: TaskHistory) -> dict[str, Any]:
             }
             for p in history.participants
         ],
-        "rounds": [_round_json(history, r) for r in history.rounds],
+        "rounds": [_round_json(history, r, private) for r in history.rounds],
+        "privacy": _privacy_json(history, private),
+        "finished": history.finished.last_round if history.finished else None,
     }

@@ -103,6 +103,41 @@ def _print_history(data: dict[str, Any]) -> None:
     )
 
 
+def _print_privacy(data: dict[str, Any]) -> None:
+    """The private-round lines of `audit history`: the task's settings, then what each round posted and spent."""
+    privacy = data["privacy"]
+    if privacy is None:
+        return
+    if not privacy["usable"]:
+        output.say(
+            f"task {data['task_id']}: private rounds with unusable params {privacy['params']!r}: {privacy['error']}"
+        )
+    else:
+        rounds = (
+            f"at most {plural(privacy['max_rounds'], 'round')}" if privacy["max_rounds"] else "no round cap"
+        )
+        line = f"task {data['task_id']}: private rounds ({privacy['params']}), threshold "
+        line += f"{privacy['threshold']}, {rounds}"
+        dp = privacy["dp"]
+        if dp is not None:
+            budget = f"budget ε {dp['epsilon_budget']:.3g}" if dp["epsilon_budget"] else "no ε budget"
+            after = dp["epsilon_after_max_rounds"]
+            line += f"; {budget}" + (f", ε {after:.3g} after {privacy['max_rounds']} rounds" if after else "")
+        output.say(line)
+    delta = privacy["dp"]["delta"] if privacy["dp"] else None
+    for r in data["rounds"]:
+        p = r["private"]
+        line = (
+            f"round {r['round']} private: {plural(p['keys'], 'key')}, {plural(p['shares'], 'share')}, "
+            f"{plural(p['uploads'], 'upload')}, {plural(p['unmasks'], 'unmask')}"
+        )
+        if p["epsilon_spent"] is not None:
+            line += f"; ε spent {p['epsilon_spent']:.3g} (δ={delta!r})"
+        output.say(line)
+    if data["finished"] is not None:
+        output.say(f"task {data['task_id']} finished after round {data['finished']}: no further round opens")
+
+
 def _history(ctx: Context, task: int | None, owners: list[str] | None, as_json: bool) -> None:
     histories = [history_json(h) for h in _histories(ctx, task, owners)]
     if as_json:
@@ -112,6 +147,7 @@ def _history(ctx: Context, task: int | None, owners: list[str] | None, as_json: 
         output.say(f"no tasks on the contract at {ctx.ledger.address}")
     for data in histories:
         _print_history(data)
+        _print_privacy(data)
 
 
 def _print_verdicts(verdicts: list[RoundVerdict], summary: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,8 @@ from fedledger.cli.options import (
     run_command,
 )
 from fedledger.cli.output import plural
+from fedledger.cli.private_status import private_rows, private_status
+from fedledger.cli.private_task import PrivacyPlan, PrivacyRequest, plan_privacy
 from fedledger.cli.settings import read_model_file, resolve_address
 from fedledger.clock import describe, span
 from fedledger.exceptions import ConfigurationError
@@ -38,6 +40,7 @@ MAX_DURATION = 2**32 - 1  # the contract's limit for round durations and grace p
 MAX_PARTICIPANTS = 4096  # the contract's limit
 MAX_UINT64 = 2**64 - 1
 DEFAULT_MAX_UPDATE_BYTES = 64 * 1024 * 1024
+DEFAULT_QUORUM = 2  # of a task without private rounds (a private task's quorum defaults to its threshold)
 
 
 def _initial_model_bytes(dataset: str, model_file: Path | None, seed: int) -> bytes:
@@ -69,7 +72,7 @@ class TaskRequest:
 
     participants: str
     aggregator: str | None
-    quorum: int
+    quorum: int | None  # None: left out
     round_duration: int
     strategy: str
     dataset: str
@@ -78,12 +81,40 @@ class TaskRequest:
     open_round: bool
     limits: TaskLimits
     max_samples: int | None = None  # as given: None means the flag was left out
+    privacy: PrivacyRequest = field(default_factory=PrivacyRequest)
+
+
+def _parameter_count(data: bytes) -> int:
+    """The initial model's parameter count (a DP spec's ``dim``)."""
+    return sum(int(array.size) for array in codec.decode(data).values())
+
+
+def _settle_privacy(
+    request: TaskRequest, members: list[str], data: bytes
+) -> tuple[TaskRequest, PrivacyPlan | None]:
+    """The request with its quorum settled, and the private-round plan (None for a task without one)."""
+    if request.privacy.scheme is None:
+        stray = request.privacy.stray_flags()
+        if stray:
+            raise ConfigurationError(f"{', '.join(stray)} only apply to private tasks: add --privacy secagg")
+        return replace(request, quorum=DEFAULT_QUORUM if request.quorum is None else request.quorum), None
+    plan = plan_privacy(
+        request.privacy,
+        rule=parse_spec(request.strategy),
+        limits=request.limits,
+        members=len(members),
+        quorum=request.quorum,
+        round_duration=request.round_duration,
+        dim=_parameter_count(data),
+    )
+    return replace(request, quorum=plan.quorum), plan
 
 
 def _check_rule(request: TaskRequest) -> str:
     """The canonical spec, refusing what no aggregator could run with this quorum or sample size."""
     spec = parse_spec(request.strategy)
     rule = strategy_from_spec(spec)
+    assert request.quorum is not None  # settled by _settle_privacy
     if request.quorum < rule.min_updates():
         raise ConfigurationError(
             f"{rule.spec} needs at least {rule.min_updates()} valid updates per round; raise --quorum to "
@@ -105,7 +136,7 @@ def _check_abuse(request: TaskRequest, spec: str) -> None:
             "participant can claim 10^9 and take the whole model. Pass --max-samples N (the most one update may "
             "claim), or --max-samples 0 to accept any claim"
         )
-    if isinstance(rule, TrimmedMean) and rule.trimmed(request.quorum) == 0:
+    if isinstance(rule, TrimmedMean) and request.quorum and rule.trimmed(request.quorum) == 0:
         raise ConfigurationError(
             f"{rule.spec} trims floor({rule.beta!r} x {request.quorum}) = 0 updates at quorum {request.quorum}: "
             f"one attacker could move every coordinate. Raise --quorum to {math.ceil(1 / rule.beta)} or more, "
@@ -115,8 +146,11 @@ def _check_abuse(request: TaskRequest, spec: str) -> None:
 
 def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     # Validate everything before the first transaction: a half-made task on-chain helps nobody.
-    spec = _check_rule(request)
     members = _members(ctx, request.participants)
+    data = _initial_model_bytes(request.dataset, request.model_file, request.seed)
+    request, plan = _settle_privacy(request, members, data)
+    assert request.quorum is not None
+    spec = _check_rule(request)
     if not members and request.open_round:
         raise ConfigurationError(
             "no --participants: a round opened now could never reach its quorum. Pass --participants "
@@ -130,13 +164,12 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     aggregator_address = (
         resolve_address(ctx.w3, request.aggregator) if request.aggregator is not None else ctx.signer.address
     )
-    data = _initial_model_bytes(request.dataset, request.model_file, request.seed)
     if len(data) > request.limits.max_update_bytes:
         raise ConfigurationError(
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
     _check_abuse(request, spec)
-    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members))
+    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + (plan is not None))
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
         ctx.signer,
@@ -148,10 +181,39 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         strategy=spec,
         limits=request.limits,
     )
+    if plan is not None:  # before the participants and the first round: the contract allows it only then
+        task = plan.task
+        ctx.ledger.configure_privacy(
+            ctx.signer,
+            task_id,
+            threshold=task.threshold,
+            max_rounds=task.max_rounds,
+            keys_period=task.keys_period,
+            shares_period=task.shares_period,
+            unmask_period=task.unmask_period,
+            params=task.spec.canonical,
+        )
     if members:
         ctx.ledger.add_participants(ctx.signer, task_id, members)
     if request.open_round:
         ctx.ledger.open_round(ctx.signer, task_id)
+    _report_created(
+        request, task_id, cid, data, members, spec, aggregator_address, plan, tx.gas_used, as_json
+    )
+
+
+def _report_created(
+    request: TaskRequest,
+    task_id: int,
+    cid: str,
+    data: bytes,
+    members: list[str],
+    spec: str,
+    aggregator_address: str,
+    plan: PrivacyPlan | None,
+    gas: int,
+    as_json: bool,
+) -> None:
     if as_json:
         output.emit_json(
             {
@@ -161,7 +223,9 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
                 "participants": members,
                 "strategy": spec,
                 "limits": asdict(request.limits),
-                "gas": tx.gas_used,
+                "gas": gas,
+                "quorum": request.quorum,
+                "privacy": plan.json() if plan else None,
             }
         )
     else:
@@ -169,7 +233,23 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
             f"created task {task_id} ({spec}, quorum {request.quorum}, {plural(len(members), 'participant')}, "
             f"rounds of {span(request.round_duration)}, aggregator {aggregator_address}); initial model {cid}"
         )
+        if plan is not None:
+            output.say(_describe_plan(plan))
         output.say(str(task_id))
+
+
+def _describe_plan(plan: PrivacyPlan) -> str:
+    task, spec = plan.task, plan.task.spec
+    rounds = f"at most {plural(task.max_rounds, 'round')}" if task.max_rounds else "no round cap"
+    text = (
+        f"private rounds ({spec.canonical}): threshold {task.threshold}, {rounds}; phases: keys "
+        f"{span(task.keys_period)}, shares {span(task.shares_period)}, unmask {span(task.unmask_period)}"
+    )
+    if spec.dp:
+        text += f"; ε {task.epsilon_after(1):.3g} per round (δ={spec.delta!r})"
+        if task.max_rounds:
+            text += f", {task.epsilon_after(task.max_rounds):.3g} after {task.max_rounds}"
+    return text
 
 
 @app.command("create")
@@ -179,8 +259,13 @@ def create(
         str | None, typer.Option(help="Aggregator address or dev account number (default: the signer).")
     ] = None,
     quorum: Annotated[
-        int, typer.Option(min=1, max=MAX_PARTICIPANTS, help="Minimum valid updates per round.")
-    ] = 2,
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_PARTICIPANTS,
+            help="Minimum valid updates per round (default 2; a private task: its --threshold).",
+        ),
+    ] = None,
     round_duration: Annotated[
         int, typer.Option(min=1, max=MAX_DURATION, help="Seconds each round stays open.")
     ] = 600,
@@ -222,6 +307,74 @@ def create(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initial model.")] = 0,
     open_round: Annotated[bool, typer.Option("--open/--no-open", help="Open round 1 at once.")] = True,
+    privacy: Annotated[
+        str | None,
+        typer.Option(
+            help="Private rounds: 'secagg' (secure aggregation; updates are summed under masks). "
+            "Needs --max-samples and fedavg or fedsgd."
+        ),
+    ] = None,
+    clip: Annotated[
+        float | None,
+        typer.Option(min=0, help="Private: L2 norm each participant clips its update to (default 1.0)."),
+    ] = None,
+    scale_bits: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=30,
+            help="Private: fixed-point bits (default: the largest <= 16 whose 32-bit sum cannot wrap).",
+        ),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_PARTICIPANTS,
+            help="Private: shares needed to unmask (default: participants // 2 + 1).",
+        ),
+    ] = None,
+    keys_period: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_DURATION, help="Private: seconds to advertise keys (default: round duration // 5)."
+        ),
+    ] = None,
+    shares_period: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_DURATION, help="Private: seconds to post shares (default: round duration // 5)."
+        ),
+    ] = None,
+    unmask_period: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_DURATION,
+            help="Private: seconds after the deadline to unmask (default: round duration // 5).",
+        ),
+    ] = None,
+    dp_noise: Annotated[
+        float | None, typer.Option(help="Private: DP noise multiplier z (distributed discrete Gaussian).")
+    ] = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            help="Private: DP budget epsilon; alone it sets the noise for --max-rounds (default 10) rounds, "
+            "with --dp-noise it sets the round cap."
+        ),
+    ] = None,
+    dp_delta: Annotated[
+        float | None, typer.Option(help="Private: the delta of epsilon (default 1e-05).")
+    ] = None,
+    max_rounds: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=MAX_DURATION,
+            help="Private: most rounds the task runs (default: none, or the DP budget's).",
+        ),
+    ] = None,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
@@ -248,6 +401,19 @@ def create(
         open_round,
         limits,
         max_samples,
+        PrivacyRequest(
+            privacy,
+            clip,
+            scale_bits,
+            threshold,
+            keys_period,
+            shares_period,
+            unmask_period,
+            dp_noise,
+            dp_epsilon,
+            dp_delta,
+            max_rounds,
+        ),
     )
     ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
     run_command(lambda: _create(ctx, request, json_))
@@ -310,17 +476,21 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
 
     def body() -> None:
         ledger = Context(rpc_url, contract, None).ledger
-        state = asdict(ledger.get_task(task))
+        record = ledger.get_task(task)
+        state = asdict(record)
         state["model_digest"] = codec.digest_hex(state["model_digest"])
         state["now"] = ledger.block_timestamp()
+        privacy = private_status(ledger, record)
         if json_:
-            output.emit_json(state)
+            output.emit_json({**state, "privacy": privacy})
             return
         limits = state.pop("limits")
         rows: list[list[object]] = [[k, v] for k, v in state.items() if k not in ("deadline", "now")]
         rows.insert(6, ["deadline", describe(state["deadline"]) if state["round"] else "-"])
         rows += [[name, limits[name]] for name in limits]
         rows.append(["latest block time", describe(state["now"])])
+        if privacy is not None:
+            rows += private_rows(privacy)
         output.table(f"task {task}", ["field", "value"], rows)
 
     run_command(body)
@@ -365,7 +535,9 @@ def list_(rpc_url: RpcOpt = None, contract: ContractOpt = None, json_: JsonOpt =
                     t.strategy,
                     t.quorum,
                     t.participant_count,
-                    (f"{t.round} (open)" if t.round_open else f"{t.round} (closed)") if t.round else "not opened",
+                    (f"{t.round} (open)" if t.round_open else f"{t.round} (closed)")
+                    if t.round
+                    else "not opened",
                     describe(t.deadline) if t.round_open else "-",
                 ]
                 for t in tasks

@@ -4,9 +4,11 @@ A private task records how participants encode their updates, and its differenti
 canonical string, so that participants, aggregator and auditors read the same numbers from the same bytes:
 
 * ``secagg:clip=<float>,scale_bits=<int>`` — secure aggregation only;
-* ``secagg:clip=<float>,scale_bits=<int>,noise=<float>,delta=<float>[,budget=<float>]`` — with distributed
-  discrete Gaussian noise of multiplier ``noise`` (total noise sd = noise × L2 sensitivity), accounted at
-  ``delta``; ``budget`` is the owner's epsilon budget, which the task's ``maxRounds`` must respect.
+* ``secagg:clip=<float>,scale_bits=<int>,noise=<float>,delta=<float>,dim=<int>[,budget=<float>]`` — with
+  distributed discrete Gaussian noise of multiplier ``noise`` (total noise sd = noise × L2 sensitivity), accounted
+  at ``delta``; ``dim`` is the model's parameter count (deterministic rounding moves each of the ``dim``
+  coordinates by up to 1/2, so the L2 sensitivity, and with it epsilon, depends on it: ``fedledger.privacy.dp``);
+  ``budget`` is the owner's epsilon budget, which the task's ``maxRounds`` must respect.
 
 Canonical form: lowercase, no spaces, parameters in the order above, floats as Python's ``repr`` (``1.0``,
 ``1e-05``), integers in decimal. ``parse_privacy_spec`` reads what a person types; ``parse_privacy_canonical``
@@ -22,7 +24,7 @@ from fedledger.privacy.errors import PrivacyParameterError
 
 SCHEME = "secagg"
 MAX_SCALE_BITS = 30
-_ORDER = ("clip", "scale_bits", "noise", "delta", "budget")
+_ORDER = ("clip", "scale_bits", "noise", "delta", "dim", "budget")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class PrivacySpec:
     scale_bits: int
     noise: float = 0.0  # noise multiplier z; 0: no differential privacy
     delta: float = 0.0  # the delta epsilon is stated at (DP only)
+    dim: int = 0  # the model's parameter count, which the L2 sensitivity needs (DP only, then >= 1)
     budget: float = 0.0  # epsilon budget (DP only; 0: none)
 
     def __post_init__(self) -> None:
@@ -43,11 +46,13 @@ class PrivacySpec:
         if not (math.isfinite(self.noise) and self.noise >= 0):
             raise PrivacyParameterError(f"noise must be a finite multiplier >= 0, got {self.noise!r}")
         if self.noise == 0:
-            if self.delta or self.budget:
-                raise PrivacyParameterError("delta and budget need differential privacy (noise > 0)")
+            if self.delta or self.dim or self.budget:
+                raise PrivacyParameterError("delta, dim and budget need differential privacy (noise > 0)")
             return
         if not 0 < self.delta < 1:
             raise PrivacyParameterError(f"delta must be in (0, 1), got {self.delta!r}")
+        if self.dim < 1:
+            raise PrivacyParameterError(f"dim (the model's parameter count) must be >= 1, got {self.dim}")
         if not (math.isfinite(self.budget) and self.budget >= 0):
             raise PrivacyParameterError(f"budget must be a finite epsilon >= 0, got {self.budget!r}")
 
@@ -61,7 +66,7 @@ class PrivacySpec:
         """The exact string recorded on-chain."""
         parts = [f"clip={float(self.clip)!r}", f"scale_bits={int(self.scale_bits)}"]
         if self.dp:
-            parts += [f"noise={float(self.noise)!r}", f"delta={float(self.delta)!r}"]
+            parts += [f"noise={float(self.noise)!r}", f"delta={float(self.delta)!r}", f"dim={int(self.dim)}"]
             if self.budget:
                 parts.append(f"budget={float(self.budget)!r}")
         return f"{SCHEME}:" + ",".join(parts)
@@ -89,6 +94,7 @@ def parse_privacy_spec(text: str) -> PrivacySpec:
             scale_bits=int(values["scale_bits"]),
             noise=float(values.get("noise", "0")),
             delta=float(values.get("delta", "0")),
+            dim=int(values.get("dim", "0")),
             budget=float(values.get("budget", "0")),
         )
     except ValueError as exc:
