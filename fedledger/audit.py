@@ -45,6 +45,7 @@ from fedledger.fetch import fetch_model
 from fedledger.fetching import DEFAULT_PER_UPDATE, Fetched, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory
 from fedledger.inclusion import INCLUDED
+from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.privacy.errors import PrivacyError
 from fedledger.private_rounds import PrivateJudgement, PrivateSettings, judge_private_round, private_settings
 from fedledger.records import UpdateSubmitted
@@ -194,7 +195,15 @@ class _RoundCheck:
             return self.verdict(
                 "UNVERIFIED", f"cannot re-derive: the task's privacy params are unusable: {exc}"
             )
-        assert settings is not None
+        assert settings is not None and self.history.privacy is not None
+        private_task = read_private_task(self.history.privacy, settings.weight_cap)
+        if isinstance(private_task, str):
+            return self.verdict(
+                "UNVERIFIED", f"cannot re-derive: the task's privacy params are unusable: {private_task}"
+            )
+        overrun = _budget_overrun(private_task, record.round)
+        if overrun:
+            return self.verdict("MISMATCH", overrun)
         failed = record.failed
         if failed is not None and not (failed.closed_by == record.aggregator and record.reasons):
             return self.verdict(
@@ -216,7 +225,9 @@ class _RoundCheck:
             )
         ]
         notes = list(judgement.notes)
-        for c in checks:  # a recorded `unavailable` is taken as given, as in plain rounds (nobody can refute it)
+        for (
+            c
+        ) in checks:  # a recorded `unavailable` is taken as given, as in plain rounds (nobody can refute it)
             if c.recorded == "unavailable":
                 note = "found unavailable by the aggregator; " + (
                     "available to this auditor now" if c.recomputed == INCLUDED else "still not available"
@@ -592,6 +603,21 @@ class _RoundCheck:
                     f"{cid} ({owner}) is not pinned on {self.store.describe()}: fetched from elsewhere"
                 )
         return notes
+
+
+def _budget_overrun(task: PrivateTask, round_: int) -> str:
+    """Why round ``round_`` of a DP task breaks its epsilon budget ("" when it does not, or has no budget). Every
+    opened round is charged: its unmask material makes its sum computable, whatever its outcome."""
+    spec = task.spec
+    if not (spec.dp and spec.budget):
+        return ""
+    spent = task.epsilon_after(round_)
+    if spent <= spec.budget:
+        return ""
+    return (
+        f"round {round_} takes the privacy loss to epsilon {spent:.4g} (delta {spec.delta!r}), over the task's "
+        f"budget {spec.budget!r}: maxRounds {task.max_rounds} does not respect it"
+    )
 
 
 CheckStatus = Literal["ok", "mismatch", "unverified", "note"]

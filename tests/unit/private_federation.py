@@ -13,6 +13,7 @@ from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
 from fedledger.history import RoundHistory, task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.privacy.dp import DpParams, add_noise, noise_rng, participant_sigma
 from fedledger.privacy.masks import (
     KeyPair,
     RoundRef,
@@ -22,6 +23,7 @@ from fedledger.privacy.masks import (
     seed_commitment,
 )
 from fedledger.privacy.quantize import QuantParams, encode_update
+from fedledger.privacy.spec import parse_privacy_canonical
 from fedledger.privacy.transcript import (
     encode_masked,
     flatten,
@@ -60,7 +62,16 @@ class Member:
 class PrivateFederation:
     """A deployed contract with one private task (owner = aggregator = account 0) and round 1 open."""
 
-    def __init__(self, root: Path, *, participants: int = 4, quorum: int = 2, threshold: int = 2) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        participants: int = 4,
+        quorum: int = 2,
+        threshold: int = 2,
+        params: str = PARAMS,
+        max_rounds: int = 0,
+    ) -> None:
         self.w3 = connect(EMBEDDED)
         self.owner = Signer(self.w3.eth.accounts[0])
         self.people = [Signer(a) for a in self.w3.eth.accounts[1 : 1 + participants]]
@@ -78,9 +89,10 @@ class PrivateFederation:
             limits=TaskLimits(max_samples=CAP, grace_period=600),
         )
         self.threshold = threshold
+        self.spec = parse_privacy_canonical(params)
         self.ledger.configure_privacy(
-            self.owner, self.task, threshold=threshold, max_rounds=0, keys_period=100, shares_period=100,
-            unmask_period=100, params=PARAMS,
+            self.owner, self.task, threshold=threshold, max_rounds=max_rounds, keys_period=100, shares_period=100,
+            unmask_period=100, params=params,
         )  # fmt: skip
         self.ledger.add_participants(self.owner, self.task, [p.address for p in self.people])
         self.ledger.open_round(self.owner, self.task)
@@ -132,9 +144,16 @@ class PrivateFederation:
         for i in who:
             m = self.members[i]
             words = encode_update(flatten(m.delta), m.samples, quant)
+            if self.spec.dp:
+                dp = DpParams(self.spec.noise, self.spec.delta, self.threshold)
+                words = add_noise(words, participant_sigma(dp, quant, self.spec.dim), noise_rng())
             peers = {a: k for a, k in roles.masking_set.items() if a != m.address}
-            data = (tamper or {}).get(i) or encode_masked(mask_update(words, m.address, m.s, peers, m.seed, self.ref))
-            self.ledger.submit_update(m.signer, self.task, self.round, sha256(data), self.store.put(data), m.samples)
+            data = (tamper or {}).get(i) or encode_masked(
+                mask_update(words, m.address, m.s, peers, m.seed, self.ref)
+            )
+            self.ledger.submit_update(
+                m.signer, self.task, self.round, sha256(data), self.store.put(data), m.samples
+            )
 
     def unmask(self, who: list[int], *, rewrite: dict[int, bytes] | None = None) -> None:
         roles = self.roles()
@@ -160,5 +179,7 @@ class PrivateFederation:
 
     def expected_model(self, who: list[int]) -> np.ndarray:
         weight = sum(min(self.members[i].samples, CAP) for i in who)
-        total = sum(flatten(self.members[i].delta).astype(np.float64) * min(self.members[i].samples, CAP) for i in who)
+        total = sum(
+            flatten(self.members[i].delta).astype(np.float64) * min(self.members[i].samples, CAP) for i in who
+        )
         return flatten(base_model()).astype(np.float64) + total / weight

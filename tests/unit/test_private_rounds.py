@@ -186,3 +186,34 @@ def test_an_outsider_with_every_public_byte_cannot_recover_an_update(tmp_path: P
         add_keystream(stripped, key, -pairwise_sign(victim.address, peer.address))
     insider = to_signed(stripped).astype(np.float64) / scale
     assert np.linalg.norm(insider - truth) / np.linalg.norm(truth) < 1e-3
+
+
+def test_dp_round_with_noise_finalizes_and_audits_ok(tmp_path: Path) -> None:
+    params = "secagg:clip=1.0,scale_bits=16,noise=0.5,delta=1e-05,dim=9"
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    outcome = fed.close()
+    assert not outcome.failed
+    model = flatten(codec.decode(fed.store.get(outcome.global_cid)))
+    noise = np.abs(model - fed.expected_model(everyone)).max()
+    assert noise > 2**-14  # the participants' noise is in the sum (z = 0.5: about 0.5 × clip / W per coordinate)
+    assert [v.verdict for v in fed.verdicts()] == ["OK"]
+
+
+def test_round_beyond_the_epsilon_budget_is_a_mismatch(tmp_path: Path) -> None:
+    params = "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=1.0"  # one round costs about 4.7
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=1)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    assert not fed.close().failed
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "MISMATCH"
+    assert "over the task's budget 1.0" in verdict.reason
+    assert fed.ledger.private_view(fed.task, fed.owner.address).finished  # maxRounds 1: no round 2
