@@ -76,10 +76,36 @@ def _task(report: dict[str, Any]) -> str:
         ("update limit", f"{limits['max_update_bytes']} bytes"),
         ("clients per round", limits["clients_per_round"] or "all"),
         ("created", f"block {task['created_block']}, {_when(report['created_time'])}"),
+        *_privacy_rows(report),
     ]
     items = "".join(f"<dt>{_e(k)}</dt><dd class='mono'>{_e(v)}</dd>" for k, v in rows)
     aggregator = f"<dt>aggregator</dt><dd class='mono'>{_e(task['aggregator'])}{changes}</dd>"
     return f"<section class='card' id='task'><dl>{items}{aggregator}</dl></section>"
+
+
+def _privacy_rows(report: dict[str, Any]) -> list[tuple[str, object]]:
+    """A private task's settings and the privacy loss so far (epsilon at delta, against its budget)."""
+    privacy = report["task"].get("privacy")
+    if not privacy:
+        return []
+    if not privacy.get("usable", True):
+        return [("privacy", f"unusable params {privacy.get('params')}: {privacy.get('error')}")]
+    setting = f"secure aggregation, threshold {privacy['threshold']}, clip {privacy['clip']}"
+    rows: list[tuple[str, object]] = [("privacy", f"{setting}, scale 2^{privacy['scale_bits']}")]
+    dp = privacy.get("dp")
+    if dp:
+        spent = [r["private"]["epsilon_spent"] for r in report["rounds"] if r.get("private")]
+        epsilon = spent[-1] if spent and spent[-1] is not None else 0.0
+        budget = dp.get("epsilon_budget")
+        rows.append(
+            (
+                "ε spent",
+                f"{epsilon:.3g} at δ = {dp['delta']} after {len(spent)} rounds"
+                + (f" (budget {budget})" if budget else " (no budget)"),
+            )
+        )
+        rows.append(("noise multiplier", dp["noise"]))
+    return rows
 
 
 def _lineage(report: dict[str, Any]) -> str:

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from aggregator.coordinator import RoundNotReadyError
+from aggregator.judge import judge_round
 from fedledger import codec
+from fedledger.explorer.data import report_data
+from fedledger.explorer.page import render_html
+from fedledger.history import task_history
+from fedledger.privacy.accounting import PrivateTask
 from fedledger.privacy.masks import pairwise_key, pairwise_sign, self_key
 from fedledger.privacy.prg import add_keystream
 from fedledger.privacy.quantize import to_signed
@@ -217,3 +222,18 @@ def test_round_beyond_the_epsilon_budget_is_a_mismatch(tmp_path: Path) -> None:
     assert verdict.verdict == "MISMATCH"
     assert "over the task's budget 1.0" in verdict.reason
     assert fed.ledger.private_view(fed.task, fed.owner.address).finished  # maxRounds 1: no round 2
+
+
+def test_audit_page_shows_the_privacy_loss(tmp_path: Path) -> None:
+    params = "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=50.0"
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=5)
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    fed.unmask(everyone)
+    assert not fed.close().failed
+    page = render_html(report_data(fed.ledger, fed.store, fed.task, judge_round))
+    expected = PrivateTask.from_event(task_history(fed.ledger, fed.task).privacy, 50).epsilon_after(2)  # type: ignore[arg-type]
+    assert f"{expected:.3g} at δ = 1e-05 after 2 rounds (budget 50.0)" in page  # round 2 is open: charged
+    assert "secure aggregation, threshold 2" in page
