@@ -27,10 +27,10 @@ from fedledger.cli.options import (
 )
 from fedledger.cli.output import plural
 from fedledger.cli.private_status import private_rows, private_status
-from fedledger.cli.private_task import PrivacyPlan, PrivacyRequest, plan_privacy
 from fedledger.cli.settings import read_model_file, resolve_address
 from fedledger.clock import describe, span
 from fedledger.exceptions import ConfigurationError
+from fedledger.privacy.plan import PrivacyPlan, PrivacyRequest, plan_privacy
 from fedledger.records import TaskLimits
 from fedledger.strategy_spec import parse_spec
 

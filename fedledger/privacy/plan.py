@@ -1,4 +1,5 @@
-"""`task create --privacy secagg`: the flags of a private task, their defaults, and every refusal before a transaction.
+"""A private task's settings from what its owner asks (`task create --privacy secagg`, the demo): the defaults,
+and every refusal before a transaction.
 
 Defaults (README, "Private rounds"; the flags' help says the same):
 
