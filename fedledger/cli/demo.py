@@ -28,10 +28,25 @@ def demo(
             "store here; their paths are printed (and under report_files with --json)."
         ),
     ] = None,
+    privacy: Annotated[
+        str | None,
+        typer.Option(
+            help="secagg: private rounds (secure aggregation with a public transcript; README, Private rounds)."
+        ),
+    ] = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            help="With --privacy: add distributed DP noise so that all the rounds spend at most this epsilon "
+            "(at delta 1e-5).",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run a whole federation on the embedded chain and store, then audit every round."""
-    run_command(lambda: _demo(participants, rounds, dataset, strategy, seed, report, json_))
+    run_command(
+        lambda: _demo(participants, rounds, dataset, strategy, seed, report, json_, privacy, dp_epsilon)
+    )
 
 
 def _demo(
@@ -42,6 +57,8 @@ def _demo(
     seed: int,
     report_dir: Path | None,
     as_json: bool,
+    privacy: str | None = None,
+    dp_epsilon: float | None = None,
 ) -> None:
     require_extra("demo", "`fedledger demo`")
     from fedledger.demo.report import report_paths, write_report
@@ -58,6 +75,8 @@ def _demo(
         seed=seed,
         store_dir=report_dir / "store" if report_dir else None,
         page_dir=report_dir,
+        privacy=privacy,
+        dp_epsilon=dp_epsilon,
     )
     with output.progress(not as_json) as show:
         report = run_demo(config, show)
@@ -91,6 +110,15 @@ def _demo(
         f"initial model {metric}: {report.initial_metric['value']:.4f}; centralised baseline: "
         f"{report.baseline['value']:.4f}"
     )
+    if report.privacy is not None:
+        p = report.privacy
+        loss = (
+            f"; epsilon after {p['max_rounds']} rounds {p['epsilon_after_max_rounds']:.3g} at delta {p['delta']} "
+            f"(noise multiplier {p['noise']})"
+            if p["noise"]
+            else "; no DP noise"
+        )
+        output.say(f"private rounds: {p['params']}, threshold {p['threshold']}{loss}")
     audit = report.audit
     verdict = "OK" if audit["ok"] else "MISMATCH"
     output.say(

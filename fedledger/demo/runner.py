@@ -17,24 +17,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
+from fedledger.demo.private import run_private_round
 from fedledger.exceptions import ConfigurationError
 from fedledger.explorer import report_data
 from fedledger.explorer import write_report as write_page
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
+from fedledger.privacy.plan import PrivacyRequest, plan_privacy
+from fedledger.privacy.transcript import flatten
+from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
-from fedledger.strategy_spec import parse_spec
-from fl_node.data import load_dataset, partition
-from fl_node.model import initial_model
+from fedledger.strategy_spec import parse_canonical, parse_spec
+from fl_node.data import DatasetSplit, load_dataset, partition
+from fl_node.model import initial_model, model_config_for
 from fl_node.participant import train_and_submit
-from fl_node.train import Metric, TrainConfig, centralised_baseline, evaluate
+from fl_node.train import Metric, TrainConfig, centralised_baseline, compute_gradient, evaluate, train_local
 
 Progress = Callable[[str], None]
+DEMO_ROUND_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class DemoConfig:
     seed: int = 0
     store_dir: Path | None = None
     page_dir: Path | None = None  # also write the audit page (index.html and index.json) here
+    privacy: str | None = None  # "secagg": private rounds (secure aggregation with a public transcript)
+    dp_epsilon: float | None = None  # with privacy: distributed DP noise spending at most this over the rounds
 
 
 @dataclass
@@ -67,6 +77,7 @@ class DemoReport:
     initial_metric: dict[str, Any]
     baseline: dict[str, Any]
     rounds: list[RoundReport] = field(default_factory=list)
+    privacy: dict[str, Any] | None = None  # the private task's settings (README, "Private rounds")
     audit: dict[str, Any] = field(default_factory=dict)
     gas: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
@@ -78,6 +89,33 @@ class DemoReport:
 
 def _metric(metric: Metric) -> dict[str, Any]:
     return {"name": metric.name, "value": round(metric.value, 6), "higher_is_better": metric.higher_is_better}
+
+
+def _private_trainer(
+    ledger: Ledger,
+    store: LocalStore,
+    task_id: int,
+    split: DatasetSplit,
+    shards: list[tuple[np.ndarray, np.ndarray]],
+    train_config: TrainConfig,
+) -> Callable[[int], tuple[npt.NDArray[np.float32], int]]:
+    """Participant k's flat update on the round's base model: the trained model minus the base (FedAvg), or
+    ``-lr * gradient`` (FedSGD's step, which the private sum then averages)."""
+    task = ledger.get_task(task_id)
+    base = codec.decode(store.get(task.model_cid))
+    rule = parse_canonical(task.strategy)
+    model_cfg = model_config_for(split)
+
+    def train(k: int) -> tuple[npt.NDArray[np.float32], int]:
+        x, y = shards[k]
+        if rule.sends_gradients:
+            lr = float(rule.get("lr") or 0.0)
+            gradient = compute_gradient(base, model_cfg, x, y, split.task)
+            return (-lr * flatten(gradient).astype(np.float64)).astype(np.float32), len(x)
+        local = train_local(base, model_cfg, x, y, split.task, train_config)
+        return (flatten(local).astype(np.float64) - flatten(base)).astype(np.float32), len(x)
+
+    return train
 
 
 def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -> DemoReport:
@@ -107,15 +145,42 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
     ledger, deploy_tx = Ledger.deploy(w3, owner)
     initial = initial_model(split, seed=config.seed)
     initial_bytes = codec.encode(initial)
+    shards = [partition(split, config.participants, k, seed=config.seed) for k in range(config.participants)]
+    quorum = max(1, config.participants // 2 + 1, rule.min_updates())
+    limits = TaskLimits()
+    plan = None
+    if config.privacy is not None:
+        limits = TaskLimits(max_samples=max(len(x) for x, _ in shards))
+        request = PrivacyRequest(
+            scheme=config.privacy,
+            dp_epsilon=config.dp_epsilon,
+            max_rounds=config.rounds if config.dp_epsilon is not None else None,
+        )
+        dim = sum(int(np.asarray(v).size) for v in initial.values())
+        plan = plan_privacy(
+            request, rule=parse_spec(spec), limits=limits, members=config.participants, quorum=None,
+            round_duration=DEMO_ROUND_SECONDS, dim=dim,
+        )  # fmt: skip
+        quorum = plan.quorum
+    elif config.dp_epsilon is not None:
+        raise ConfigurationError("--dp-epsilon needs --privacy secagg: noise is added by participants under it")
     task_id, create_tx = ledger.create_task(
         owner,
         aggregator=owner.address,
         initial_digest=codec.model_digest(initial_bytes),
         initial_cid=store.put(initial_bytes),
-        quorum=max(1, config.participants // 2 + 1, rule.min_updates()),
-        round_duration=3600,
+        quorum=quorum,
+        round_duration=DEMO_ROUND_SECONDS,
         strategy=spec,
+        limits=limits,
     )
+    if plan is not None:
+        private = plan.task
+        ledger.configure_privacy(
+            owner, task_id, threshold=private.threshold, max_rounds=private.max_rounds,
+            keys_period=private.keys_period, shares_period=private.shares_period,
+            unmask_period=private.unmask_period, params=private.spec.canonical,
+        )  # fmt: skip
     ledger.add_participants(owner, task_id, [signer.address for signer in participants])
     ledger.open_round(owner, task_id)
 
@@ -133,13 +198,21 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         baseline=_metric(centralised_baseline(split)),
         gas={"deploy": deploy_tx.gas_used, "create_task": create_tx.gas_used},
     )
+    if plan is not None:
+        report.privacy = plan.json()
     coordinator = Coordinator(ledger, store, owner)
-    shards = [partition(split, config.participants, k, seed=config.seed) for k in range(config.participants)]
     train_config = TrainConfig(seed=config.seed)
     for round_index in range(1, config.rounds + 1):
         round_started = time.perf_counter()
         submit_gas = []
-        for k, signer in enumerate(participants):
+        private_gas: dict[str, int] = {}
+        if plan is not None:
+            on_progress(f"round {round_index}/{config.rounds}: keys, shares, masked uploads, unmask")
+            trainer = _private_trainer(ledger, store, task_id, split, shards, train_config)
+            steps = run_private_round(ledger, store, participants, task_id, plan.task, trainer)
+            submit_gas = steps["upload"]
+            private_gas = {f"{step}_mean": sum(g) // len(g) for step, g in steps.items()}
+        for k, signer in enumerate(participants if plan is None else []):
             on_progress(
                 f"round {round_index}/{config.rounds}: participant {k + 1}/{config.participants} trains"
             )
@@ -160,6 +233,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
                     "submit_mean": sum(submit_gas) // len(submit_gas),
                     "submit_max": max(submit_gas),
                     "finalize": outcome.tx.gas_used,
+                    **private_gas,
                 },
                 seconds=round(time.perf_counter() - round_started, 3),
             )

@@ -60,3 +60,35 @@ def test_unknown_strategy_is_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["demo", "--strategy", "bogus"])
     assert result.exit_code != 0
     assert "fedavg" in result.output
+
+
+def test_private_demo_with_dp_audits_every_round_and_the_page_shows_epsilon(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--rounds", "2", "--privacy", "secagg", "--dp-epsilon", "8", "--json", "--report", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    privacy = report["privacy"]
+    assert privacy["params"].startswith("secagg:clip=1.0,scale_bits=") and privacy["max_rounds"] == 2
+    assert privacy["epsilon_after_max_rounds"] <= 8.0 < privacy["epsilon_after_max_rounds"] + 1
+    assert [r["included"] for r in report["rounds"]] == [4, 4]
+    assert all({"keys_mean", "shares_mean", "unmask_mean"} <= set(r["gas"]) for r in report["rounds"])
+    assert report["audit"] == {**report["audit"], "ok": True, "verified_rounds": 2}
+    page = (tmp_path / "index.html").read_text()
+    assert "ε spent" in page and "after 2 rounds (budget 8.0)" in page
+
+
+def test_private_fedsgd_demo_without_dp_learns_like_the_plain_one() -> None:
+    args = ["demo", "--rounds", "2", "--participants", "3", "--dataset", "digits", "--strategy", "fedsgd", "--json"]
+    plain = json.loads(CliRunner().invoke(app, args).stdout)
+    private = json.loads(CliRunner().invoke(app, [*args, "--privacy", "secagg"]).stdout)
+    assert private["audit"]["ok"] and private["privacy"]["noise"] is None
+    for a, b in zip(plain["rounds"], private["rounds"], strict=True):  # quantization costs no accuracy
+        assert abs(a["metric"]["value"] - b["metric"]["value"]) < 0.02
+
+
+def test_dp_epsilon_without_privacy_is_refused() -> None:
+    result = CliRunner().invoke(app, ["demo", "--dp-epsilon", "8"])
+    assert result.exit_code != 0
+    assert "--dp-epsilon needs --privacy secagg" in result.output
