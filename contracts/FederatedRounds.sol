@@ -34,8 +34,9 @@ contract FederatedRounds is IFederatedRounds {
         // slot 1: the round state, the only task slot submitUpdate reads and writes
         uint64 round;
         uint64 deadline;
-        uint32 submissions;
-        uint32 participantCount;
+        uint16 submissions; // <= MAX_PARTICIPANTS
+        uint16 participantCount; // <= MAX_PARTICIPANTS
+        uint8 modes; // MODE_* bits: which optional state this task has (read with the round, at no extra cost)
         uint64 maxSamples;
         // slot 2
         address owner;
@@ -84,6 +85,9 @@ contract FederatedRounds is IFederatedRounds {
         uint64 sharesRound;
         uint64 unmaskRound;
     }
+
+    /// @dev Task.modes bits.
+    uint8 private constant MODE_PRIVATE = 1;
 
     uint8 private constant PHASE_NONE = 0;
     uint8 private constant PHASE_KEYS = 1;
@@ -227,6 +231,7 @@ contract FederatedRounds is IFederatedRounds {
         if (bytes(config.params).length == 0) revert FederatedRoundsInvalidParameter("params");
 
         p.enabled = true;
+        t.modes |= MODE_PRIVATE;
         p.threshold = config.threshold;
         p.maxRounds = config.maxRounds;
         p.keysPeriod = config.keysPeriod;
@@ -361,7 +366,7 @@ contract FederatedRounds is IFederatedRounds {
         if (open == 0) revert FederatedRoundsNoOpenRound(taskId);
         if (round != open) revert FederatedRoundsWrongRound(taskId, open, round);
         Privacy storage p = _privacy[taskId];
-        if (p.enabled) {
+        if (t.modes & MODE_PRIVATE != 0) {
             if (p.finished) revert FederatedRoundsTaskFinished(taskId);
             if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
             uint8 phase = _phase(t, p);
@@ -401,7 +406,7 @@ contract FederatedRounds is IFederatedRounds {
         _checkOpenRound(taskId, t, round);
         uint32 submitted = t.submissions;
         Privacy storage p = _privacy[taskId];
-        if (p.enabled) {
+        if (t.modes & MODE_PRIVATE != 0) {
             if (p.finished) revert FederatedRoundsTaskFinished(taskId);
             if (_phase(t, p) != PHASE_CLOSED) revert FederatedRoundsRoundStillRunning(taskId, round, p.unmaskDeadline);
             if (p.unmasks < p.threshold) revert FederatedRoundsNotUnmasked(taskId, round, p.unmasks, p.threshold);
@@ -425,7 +430,7 @@ contract FederatedRounds is IFederatedRounds {
         _checkOpenRound(taskId, t, round);
         uint32 submitted = t.submissions;
         Privacy storage p = _privacy[taskId];
-        if (p.enabled) {
+        if (t.modes & MODE_PRIVATE != 0) {
             _closePrivateRound(taskId, t, p, round, reasons, submitted);
             return;
         }
@@ -630,7 +635,7 @@ contract FederatedRounds is IFederatedRounds {
     function _openRound(uint256 taskId, Task storage t, uint64 round) private {
         uint64 deadline = uint64(block.timestamp) + t.roundDuration;
         Privacy storage p = _privacy[taskId];
-        if (p.enabled) {
+        if (t.modes & MODE_PRIVATE != 0) {
             if (p.maxRounds != 0 && round > p.maxRounds) {
                 p.finished = true;
                 emit TaskFinished(taskId, round - 1);
