@@ -34,6 +34,7 @@ from fedledger.history import task_history
 from fedledger.records import TaskState
 
 if TYPE_CHECKING:
+    from fl_node.private_round import PrivateSubmission
     from fl_node.submit import Submission
 
 app = typer.Typer(help="Act as one participant: train and submit updates.", no_args_is_help=True)
@@ -137,6 +138,39 @@ def _report(s: Submission, as_json: bool, kept: Path | None = None) -> None:
             output.say(f"the update is kept in {kept}")
 
 
+def _report_private(r: PrivateSubmission, as_json: bool) -> None:
+    private = {
+        "shares_cid": r.shares_cid,
+        "unmask_cid": r.unmask_cid,
+        "survivors": r.survivors,
+        "dropped": r.dropped,
+        "stopped_after": r.stopped_after or None,
+        "gas": r.gas,
+    }
+    if as_json:
+        output.emit_json(
+            {
+                "task_id": r.task_id,
+                "round": r.round,
+                "participant": r.participant,
+                "cid": r.cid,
+                "digest": codec.digest_hex(r.digest) if r.digest else "",
+                "num_samples": r.num_samples,
+                "gas": r.gas.get("upload", 0),
+                "private": private,
+            }
+        )
+        return
+    if r.stopped_after:
+        output.say(f"stopped after the {r.stopped_after} step of round {r.round} of task {r.task_id}, as asked")
+        return
+    output.say(
+        f"took round {r.round} of task {r.task_id} privately as {r.participant}: masked upload {r.cid} "
+        f"({r.num_samples} samples), unmask material {r.unmask_cid}; {r.survivors} survivors, {r.dropped} dropped; "
+        f"gas {sum(r.gas.values())} over {len(r.gas)} transactions"
+    )
+
+
 @app.command("train")
 def train(
     task: TaskOpt,
@@ -163,14 +197,26 @@ def train(
     ipfs_api: IpfsOpt = None,
     account: AccountOpt = None,
     key_file: KeyFileOpt = None,
+    drop_after: Annotated[
+        str | None,
+        typer.Option(
+            help="Private tasks, for tests and demos of dropouts: stop after this step (keys, shares, upload), "
+            "as a participant that dies there would.",
+            hidden=True,
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Verify the global model, train on this node's slice, upload the update and register it on-chain."""
+    """Verify the global model, train on this node's slice, upload the update and register it on-chain.
+
+    On a private task it takes the round's four steps (keys, share bundle, masked upload, unmask material),
+    waiting for each phase to end in between."""
 
     def body() -> None:
         require_extra("node", "`fedledger node train`")
         from fl_node.data import load_dataset, partition
         from fl_node.participant import train_and_submit
+        from fl_node.private_round import private_task_of, run_private_round
         from fl_node.threads import configure_torch_threads
         from fl_node.train import TrainConfig
 
@@ -180,10 +226,33 @@ def train(
             raise ConfigurationError(f"--out {out} is a folder; name a file to write the update to")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
         k, n = parse_shard(shard) if shard else default_shard(ctx, task)
+        private = private_task_of(ctx.ledger, task)
+        if private is None and drop_after is not None:
+            raise ConfigurationError("--drop-after simulates a dropout in a private round; task is not private")
+        if private is not None and out is not None:
+            raise ConfigurationError("--out keeps a plain update file; a private task's update is only ever masked")
         with output.progress(not json_) as show:
             show(f"loading {dataset} slice {k}/{n}")
             split = load_dataset(dataset, seed=seed)  # type: ignore[arg-type]
             data = partition(split, n, k, seed=seed)
+            if private is not None:
+                result = run_private_round(
+                    ctx.ledger,
+                    ctx.store,
+                    ctx.signer,
+                    task,
+                    private,
+                    split,
+                    data,
+                    TrainConfig(epochs=epochs, seed=seed),
+                    verify_base=base_verifier(ctx, task) if verify_base else None,
+                    on_progress=show,
+                    drop_after=drop_after,
+                )
+        if private is not None:
+            _report_private(result, json_)
+            return
+        with output.progress(not json_) as show:
             submission = train_and_submit(
                 ctx.ledger,
                 ctx.store,
@@ -223,6 +292,11 @@ def submit(
         data = read_model_file(update, "update file")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
         state = check_can_submit(ctx.ledger, task, ctx.signer.address, samples)
+        if task_history(ctx.ledger, task).privacy is not None:
+            raise SubmissionRefusedError(
+                f"task {task} runs private rounds: an update is masked inside the round, never submitted as a file; "
+                "`fedledger node train` takes a participant through the round's steps"
+            )
         precheck_update(ctx, state, data)
         _report(submit_bytes(ctx.ledger, ctx.store, ctx.signer, state, data, samples), json_)
 
