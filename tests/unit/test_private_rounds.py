@@ -19,6 +19,7 @@ from fedledger.privacy.accounting import PrivateTask
 from fedledger.privacy.masks import pairwise_key, pairwise_sign, self_key
 from fedledger.privacy.prg import add_keystream
 from fedledger.privacy.quantize import to_signed
+from fedledger.privacy.shamir import split
 from fedledger.privacy.transcript import (
     decode_masked,
     flatten,
@@ -27,7 +28,7 @@ from fedledger.privacy.transcript import (
     recover,
     unmask_material,
 )
-from tests.unit.private_federation import PrivateFederation
+from tests.unit.private_federation import PrivateFederation, base_model
 
 
 def test_round_with_two_dropouts_finalizes_and_audits_ok(tmp_path: Path) -> None:
@@ -96,7 +97,9 @@ def test_swapped_masked_upload_fails_the_round_and_the_audit_agrees(tmp_path: Pa
     fed.unmask(everyone)
     outcome = fed.close()
     assert outcome.failed
-    assert [(e.participant.lower(), e.reason) for e in outcome.excluded] == [(fed.members[2].address, "malformed")]
+    assert [(e.participant.lower(), e.reason) for e in outcome.excluded] == [
+        (fed.members[2].address, "malformed")
+    ]
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "FAILED", verdict.reason
     assert "masked upload of" in verdict.reason
@@ -152,7 +155,9 @@ def test_aggregator_excluding_a_valid_upload_is_a_mismatch(tmp_path: Path) -> No
     fed.post_shares(everyone)
     fed.upload(everyone)
     fed.unmask(everyone)
-    fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes([0, 5, 0]))  # a false malformed
+    fed.ledger.close_failed_round(
+        fed.owner, fed.task, fed.round, reasons=bytes([0, 5, 0])
+    )  # a false malformed
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "MISMATCH"
     assert "excluded as malformed, but the update is valid" in verdict.reason
@@ -205,12 +210,16 @@ def test_dp_round_with_noise_finalizes_and_audits_ok(tmp_path: Path) -> None:
     assert not outcome.failed
     model = flatten(codec.decode(fed.store.get(outcome.global_cid)))
     noise = np.abs(model - fed.expected_model(everyone)).max()
-    assert noise > 2**-14  # the participants' noise is in the sum (z = 0.5: about 0.5 × clip / W per coordinate)
+    assert (
+        noise > 2**-14
+    )  # the participants' noise is in the sum (z = 0.5: about 0.5 × clip / W per coordinate)
     assert [v.verdict for v in fed.verdicts()] == ["OK"]
 
 
 def test_round_beyond_the_epsilon_budget_is_a_mismatch(tmp_path: Path) -> None:
-    params = "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=1.0"  # one round costs about 4.7
+    params = (
+        "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=1.0"  # one round costs about 4.7
+    )
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=1)
     everyone = [0, 1, 2]
     fed.advertise(everyone)
@@ -237,3 +246,47 @@ def test_audit_page_shows_the_privacy_loss(tmp_path: Path) -> None:
     expected = PrivateTask.from_event(task_history(fed.ledger, fed.task).privacy, 50).epsilon_after(2)  # type: ignore[arg-type]
     assert f"{expected:.3g} at δ = 1e-05 after 2 rounds (budget 50.0)" in page  # round 2 is open: charged
     assert "secure aggregation, threshold 2" in page
+
+
+def _forge_victim_seed_shares(fed: PrivateFederation) -> str:
+    """Every holder reveals a share of the all-zero seed for member 1 (the same polynomial, so the shares agree
+    with each other): returns the victim's address."""
+    everyone = [0, 1, 2]
+    fed.advertise(everyone)
+    fed.post_shares(everyone)
+    fed.upload(everyone)
+    roles = fed.roles()
+    victim = fed.members[1].address
+    fake = split(bytes(32), 2, 3)
+    bundles = {s.participant.lower(): fed.store.get(s.cid) for s in fed.record().shares}
+    forged = {}
+    for i, m in enumerate(fed.members):
+        opened = {d: open_bundle(b, roles, d, m.address, m.c.private) for d, b in bundles.items()}
+        material = json.loads(unmask_material(roles, m.address, opened))
+        material["seed_shares"][victim] = fake[roles.x_of(m.address) - 1].encode().hex()
+        forged[i] = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    fed.unmask(everyone, rewrite=forged)
+    return victim
+
+
+def test_revealed_shares_of_a_wrong_seed_fail_the_round(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    _forge_victim_seed_shares(fed)
+    outcome = fed.close()
+    assert outcome.failed  # the honest aggregator cannot unmask it, and says so
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "FAILED" and "cannot be rebuilt" in verdict.reason
+
+
+def test_finalizing_a_round_whose_seed_cannot_be_rebuilt_is_a_mismatch_naming_it(tmp_path: Path) -> None:
+    fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
+    victim = _forge_victim_seed_shares(fed)
+    model = codec.encode(base_model())
+    fed.ledger.finalize_round(
+        fed.owner, fed.task, fed.round, global_digest=codec.model_digest(model), global_cid=fed.store.put(model),
+        reasons=bytes(3),
+    )  # fmt: skip
+    (verdict,) = fed.verdicts()
+    assert verdict.verdict == "MISMATCH"
+    assert f"finalized, but the secret of {victim} cannot be rebuilt" in verdict.reason
+    assert "matches its seed commitment" in verdict.reason
