@@ -55,6 +55,28 @@ contract FederatedRounds is IFederatedRounds {
         bool allowed;
         uint64 lastSubmitted; // last round this account submitted in (0: never); kept across removal
         uint64 maxSamples; // the account's own cap (0: none)
+        uint64 lastCommitted; // last round this account committed in (commit-reveal tasks; 0: never)
+    }
+
+    /// @dev Per sampled task: the open round's seed, drawn at first use from the hash of seedBlock.
+    struct RoundSeed {
+        uint64 round;
+        uint64 seedBlock;
+        bytes32 seed;
+    }
+
+    /// @dev Per commit-reveal task: its reveal period and the open round's commit count.
+    struct Reveals {
+        uint64 revealPeriod;
+        uint16 expected; // participants on the allowlist when the round opened
+        uint16 commits;
+    }
+
+    /// @dev Per committee task: who attests (members of `epoch`), and how many must agree.
+    struct Committee {
+        uint64 epoch;
+        uint16 threshold;
+        address[] members;
     }
 
     /// @dev Per private task: its settings and its open round's phase state (two slots plus the params string).
@@ -88,6 +110,11 @@ contract FederatedRounds is IFederatedRounds {
 
     /// @dev Task.modes bits.
     uint8 private constant MODE_PRIVATE = 1;
+    uint8 private constant MODE_SAMPLED = 2;
+    uint8 private constant MODE_COMMIT_REVEAL = 4;
+    uint8 private constant MODE_COMMITTEE = 8;
+    /// @dev Largest committee.
+    uint256 private constant MAX_COMMITTEE = 16;
 
     uint8 private constant PHASE_NONE = 0;
     uint8 private constant PHASE_KEYS = 1;
@@ -101,6 +128,13 @@ contract FederatedRounds is IFederatedRounds {
     mapping(uint256 taskId => mapping(address account => Member)) private _members;
     mapping(uint256 taskId => Privacy) private _privacy;
     mapping(uint256 taskId => mapping(address account => PrivateMember)) private _privateMembers;
+    mapping(uint256 taskId => RoundSeed) private _seeds;
+    mapping(uint256 taskId => Reveals) private _reveals;
+    mapping(uint256 taskId => mapping(address account => bytes32)) private _commitments;
+    mapping(uint256 taskId => Committee) private _committees;
+    mapping(uint256 taskId => mapping(address account => uint64)) private _memberEpoch;
+    /// @dev keccak256(round, epoch, member) -> 1 once attested; keccak256(round, epoch, outcome) -> agreeing count.
+    mapping(uint256 taskId => mapping(bytes32 key => uint256)) private _attestations;
 
     // ------------------------------------------------------------------ views
 
@@ -168,6 +202,24 @@ contract FederatedRounds is IFederatedRounds {
         });
     }
 
+    /// @inheritdoc IFederatedRounds
+    function roundSeed(uint256 taskId) external view returns (uint64 round, uint64 seedBlock, bytes32 seed) {
+        Task storage t = _existingTask(taskId);
+        RoundSeed storage rs = _seeds[taskId];
+        return (t.round, rs.seedBlock, rs.seed);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function committee(uint256 taskId)
+        external
+        view
+        returns (address[] memory members, uint16 threshold, uint64 epoch)
+    {
+        _existingTask(taskId);
+        Committee storage c = _committees[taskId];
+        return (c.members, c.threshold, c.epoch);
+    }
+
     // ------------------------------------------------------------------ mutations
 
     /// @inheritdoc IFederatedRounds
@@ -201,6 +253,7 @@ contract FederatedRounds is IFederatedRounds {
         t.maxSamples = limits.maxSamples;
         t.owner = msg.sender;
         t.clientsPerRound = limits.clientsPerRound;
+        if (limits.clientsPerRound != 0) t.modes = MODE_SAMPLED;
         t.gracePeriod = limits.gracePeriod;
         t.maxUpdateBytes = limits.maxUpdateBytes;
         t.modelDigest = initialDigest;
@@ -219,6 +272,7 @@ contract FederatedRounds is IFederatedRounds {
         Privacy storage p = _privacy[taskId];
         if (t.round != 0 || p.enabled) revert FederatedRoundsPrivacyLocked(taskId);
         if (t.clientsPerRound != 0) revert FederatedRoundsInvalidParameter("clientsPerRound");
+        if (t.modes & MODE_COMMIT_REVEAL != 0) revert FederatedRoundsCommitRevealTask(taskId);
         if (config.threshold == 0 || config.threshold > t.quorum) revert FederatedRoundsInvalidParameter("threshold");
         if (config.keysPeriod == 0) revert FederatedRoundsInvalidParameter("keysPeriod");
         if (config.sharesPeriod == 0) revert FederatedRoundsInvalidParameter("sharesPeriod");
@@ -365,8 +419,10 @@ contract FederatedRounds is IFederatedRounds {
         uint64 open = t.round;
         if (open == 0) revert FederatedRoundsNoOpenRound(taskId);
         if (round != open) revert FederatedRoundsWrongRound(taskId, open, round);
-        Privacy storage p = _privacy[taskId];
-        if (t.modes & MODE_PRIVATE != 0) {
+        uint8 modes = t.modes;
+        if (modes & MODE_COMMIT_REVEAL != 0) revert FederatedRoundsCommitRevealTask(taskId);
+        if (modes & MODE_PRIVATE != 0) {
+            Privacy storage p = _privacy[taskId];
             if (p.finished) revert FederatedRoundsTaskFinished(taskId);
             if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
             uint8 phase = _phase(t, p);
@@ -377,6 +433,169 @@ contract FederatedRounds is IFederatedRounds {
         } else if (block.timestamp >= t.deadline) {
             revert FederatedRoundsDeadlinePassed(taskId, round, t.deadline);
         }
+        _register(taskId, t, m, round, digest, cid, numSamples);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function drawSeed(uint256 taskId) external {
+        Task storage t = _existingTask(taskId);
+        if (t.modes & MODE_SAMPLED == 0) revert FederatedRoundsNotSampled(taskId);
+        if (t.round == 0) revert FederatedRoundsNoOpenRound(taskId);
+        if (_seeds[taskId].seed != bytes32(0)) revert FederatedRoundsSeedDrawn(taskId, t.round);
+        _drawSeed(taskId, t);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function configureCommitReveal(uint256 taskId, uint64 revealPeriod) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        if (t.round != 0) revert FederatedRoundsRoundAlreadyOpen(taskId, t.round);
+        if (t.modes & MODE_COMMIT_REVEAL != 0) revert FederatedRoundsCommitRevealTask(taskId);
+        if (t.modes & MODE_PRIVATE != 0) revert FederatedRoundsInvalidParameter("privacy");
+        if (revealPeriod == 0 || revealPeriod > MAX_DURATION) revert FederatedRoundsInvalidParameter("revealPeriod");
+
+        t.modes |= MODE_COMMIT_REVEAL;
+        _reveals[taskId].revealPeriod = revealPeriod;
+        emit TaskCommitRevealConfigured(taskId, revealPeriod);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function commitUpdate(uint256 taskId, uint64 round, bytes32 commitment) external {
+        Member storage m = _members[taskId][msg.sender];
+        if (!m.allowed) {
+            _existingTask(taskId);
+            revert FederatedRoundsNotParticipant(taskId, msg.sender);
+        }
+        Task storage t = _tasks[taskId];
+        if (t.modes & MODE_COMMIT_REVEAL == 0) revert FederatedRoundsNotCommitReveal(taskId);
+        _checkOpenRound(taskId, t, round);
+        Reveals storage r = _reveals[taskId];
+        if (block.timestamp >= t.deadline || r.commits >= r.expected) revert FederatedRoundsNotCommitting(taskId, round);
+        if (m.lastCommitted == round) revert FederatedRoundsAlreadyCommitted(taskId, round, msg.sender);
+        if (commitment == bytes32(0)) revert FederatedRoundsInvalidParameter("commitment");
+
+        m.lastCommitted = round;
+        _commitments[taskId][msg.sender] = commitment;
+        r.commits += 1;
+        emit UpdateCommitted(taskId, round, msg.sender, commitment);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    /// @dev The commitment binds the digest to its author: a copier cannot commit to a digest it has not seen, and
+    ///      by the time any digest is public (the reveal window) no commitment is accepted any more.
+    function revealUpdate(
+        uint256 taskId,
+        uint64 round,
+        bytes32 digest,
+        string calldata cid,
+        uint64 numSamples,
+        bytes32 salt
+    ) external {
+        Task storage t = _existingTask(taskId);
+        if (t.modes & MODE_COMMIT_REVEAL == 0) revert FederatedRoundsNotCommitReveal(taskId);
+        _checkOpenRound(taskId, t, round);
+        Member storage m = _members[taskId][msg.sender];
+        if (
+            m.lastCommitted != round
+                || _commitments[taskId][msg.sender] != keccak256(abi.encode(digest, msg.sender, salt))
+        ) revert FederatedRoundsBadReveal(taskId, round, msg.sender);
+        Reveals storage r = _reveals[taskId];
+        uint64 revealEnd = t.deadline + r.revealPeriod;
+        if ((block.timestamp < t.deadline && r.commits < r.expected) || block.timestamp >= revealEnd) {
+            revert FederatedRoundsNotRevealing(taskId, round, revealEnd);
+        }
+        if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
+        _register(taskId, t, m, round, digest, cid, numSamples);
+        emit UpdateRevealed(taskId, round, msg.sender, salt);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    function setCommittee(uint256 taskId, address[] calldata members, uint16 threshold) external {
+        Task storage t = _existingTask(taskId);
+        if (msg.sender != t.owner) revert FederatedRoundsNotOwner(taskId, msg.sender);
+        uint256 n = members.length;
+        if (n == 0 || n > MAX_COMMITTEE) revert FederatedRoundsInvalidParameter("members");
+        if (threshold == 0 || threshold > n) revert FederatedRoundsInvalidParameter("threshold");
+        Committee storage c = _committees[taskId];
+        uint64 epoch = c.epoch + 1;
+        delete c.members;
+        for (uint256 i = 0; i < n; ++i) {
+            address a = members[i];
+            if (a == address(0) || _memberEpoch[taskId][a] == epoch) revert FederatedRoundsInvalidParameter("members");
+            _memberEpoch[taskId][a] = epoch;
+            c.members.push(a);
+        }
+        c.epoch = epoch;
+        c.threshold = threshold;
+        t.modes |= MODE_COMMITTEE;
+        emit CommitteeChanged(taskId, members, threshold, epoch);
+    }
+
+    /// @inheritdoc IFederatedRounds
+    /// @dev Members agree on (globalDigest, reasons); the CID is the threshold-th attester's (any CID of the same
+    ///      bytes names the same content). Every attestation is checked as a finalize or a failure would be, so an
+    ///      outcome that could never be committed can never collect votes.
+    function attestRound(
+        uint256 taskId,
+        uint64 round,
+        bytes32 globalDigest,
+        string calldata globalCid,
+        bytes calldata reasons
+    ) external {
+        Task storage t = _existingTask(taskId);
+        uint16 threshold = _markAttester(taskId, t, round);
+        uint32 included;
+        if (globalDigest != bytes32(0)) {
+            included = _checkFinal(taskId, t, round, globalCid, reasons);
+        } else {
+            if (bytes(globalCid).length != 0) revert FederatedRoundsInvalidParameter("globalCid");
+            _checkFailure(taskId, t, round, reasons);
+        }
+        emit RoundAttested(taskId, round, msg.sender, globalDigest, globalCid, reasons);
+        if (_countVote(taskId, round, globalDigest, reasons) < threshold) return;
+        if (globalDigest != bytes32(0)) {
+            _finalize(taskId, t, round, globalDigest, globalCid, reasons, included);
+        } else {
+            emit RoundFailed(taskId, round, msg.sender, reasons);
+            _openRound(taskId, t, round + 1);
+        }
+    }
+
+    /// @dev The caller attests round `round` of a committee task: it must be a member of the current committee
+    ///      that has not attested the round yet; marks it as having attested and returns the threshold.
+    function _markAttester(uint256 taskId, Task storage t, uint64 round) private returns (uint16) {
+        if (t.modes & MODE_COMMITTEE == 0) revert FederatedRoundsNoCommittee(taskId);
+        Committee storage c = _committees[taskId];
+        uint64 epoch = c.epoch;
+        if (_memberEpoch[taskId][msg.sender] != epoch) revert FederatedRoundsNotCommitteeMember(taskId, msg.sender);
+        _checkOpenRound(taskId, t, round);
+        bytes32 mine = keccak256(abi.encode(round, epoch, msg.sender));
+        if (_attestations[taskId][mine] != 0) revert FederatedRoundsAlreadyAttested(taskId, round, msg.sender);
+        _attestations[taskId][mine] = 1;
+        return c.threshold;
+    }
+
+    /// @dev One more vote for (globalDigest, reasons) in this round and committee; returns the votes so far.
+    function _countVote(uint256 taskId, uint64 round, bytes32 globalDigest, bytes calldata reasons)
+        private
+        returns (uint256 count)
+    {
+        bytes32 key = keccak256(abi.encode(round, _committees[taskId].epoch, globalDigest, keccak256(reasons)));
+        count = _attestations[taskId][key] + 1;
+        _attestations[taskId][key] = count;
+    }
+
+    /// @dev Register a submission (submitUpdate, revealUpdate): the shared checks, the seed of a sampled round,
+    ///      bookkeeping, event.
+    function _register(
+        uint256 taskId,
+        Task storage t,
+        Member storage m,
+        uint64 round,
+        bytes32 digest,
+        string calldata cid,
+        uint64 numSamples
+    ) private {
         if (m.lastSubmitted == round) revert FederatedRoundsAlreadySubmitted(taskId, round, msg.sender);
         // Reachable only through leave-and-rejoin churn; keeps every submission index inside the limit.
         if (t.submissions >= MAX_PARTICIPANTS) revert FederatedRoundsTooManyParticipants(taskId, MAX_PARTICIPANTS);
@@ -385,10 +604,28 @@ contract FederatedRounds is IFederatedRounds {
         if (numSamples == 0) revert FederatedRoundsInvalidParameter("numSamples");
         uint64 cap = _cap(t.maxSamples, m.maxSamples);
         if (cap != 0 && numSamples > cap) revert FederatedRoundsTooManySamples(taskId, msg.sender, numSamples, cap);
+        if (t.modes & MODE_SAMPLED != 0 && _seeds[taskId].seed == bytes32(0)) _drawSeed(taskId, t);
 
         m.lastSubmitted = round;
         t.submissions += 1;
         emit UpdateSubmitted(taskId, round, msg.sender, digest, cid, numSamples);
+    }
+
+    /// @dev Draw the open round's seed from the hash of the block it opened in (known to nobody when the opening
+    ///      transaction was sent); if that hash is older than 256 blocks, from the previous block's.
+    function _drawSeed(uint256 taskId, Task storage t) private {
+        RoundSeed storage rs = _seeds[taskId];
+        uint64 seedBlock = rs.seedBlock;
+        if (block.number <= seedBlock) revert FederatedRoundsSeedNotReady(taskId, t.round, seedBlock);
+        bytes32 hash = blockhash(seedBlock);
+        if (hash == bytes32(0)) {
+            seedBlock = uint64(block.number - 1);
+            hash = blockhash(seedBlock);
+        }
+        bytes32 seed = keccak256(abi.encode(hash, taskId, t.round));
+        rs.seedBlock = seedBlock;
+        rs.seed = seed;
+        emit RoundSeeded(taskId, t.round, seedBlock, seed);
     }
 
     /// @inheritdoc IFederatedRounds
@@ -403,21 +640,80 @@ contract FederatedRounds is IFederatedRounds {
     ) external {
         Task storage t = _existingTask(taskId);
         if (msg.sender != t.aggregator) revert FederatedRoundsNotAggregator(taskId, msg.sender);
+        if (t.modes & MODE_COMMITTEE != 0) revert FederatedRoundsCommitteeTask(taskId);
         _checkOpenRound(taskId, t, round);
+        uint32 included = _checkFinal(taskId, t, round, globalCid, reasons);
+        if (globalDigest == bytes32(0)) revert FederatedRoundsInvalidParameter("globalDigest");
+        _finalize(taskId, t, round, globalDigest, globalCid, reasons, included);
+    }
+
+    /// @dev The checks of a finalization (finalizeRound, attestRound): the round may close, the CID is given, the
+    ///      reasons are one known code per submission with an included update and quorum valid ones. Returns the
+    ///      number included.
+    function _checkFinal(uint256 taskId, Task storage t, uint64 round, string calldata cid, bytes calldata reasons)
+        private
+        view
+        returns (uint32 included)
+    {
         uint32 submitted = t.submissions;
-        Privacy storage p = _privacy[taskId];
-        if (t.modes & MODE_PRIVATE != 0) {
+        uint8 modes = t.modes;
+        if (modes & MODE_PRIVATE != 0) {
+            Privacy storage p = _privacy[taskId];
             if (p.finished) revert FederatedRoundsTaskFinished(taskId);
             if (_phase(t, p) != PHASE_CLOSED) revert FederatedRoundsRoundStillRunning(taskId, round, p.unmaskDeadline);
             if (p.unmasks < p.threshold) revert FederatedRoundsNotUnmasked(taskId, round, p.unmasks, p.threshold);
+        } else if (modes & MODE_COMMIT_REVEAL != 0) {
+            Reveals storage r = _reveals[taskId];
+            uint64 revealEnd = t.deadline + r.revealPeriod;
+            bool revealing = block.timestamp >= t.deadline || r.commits >= r.expected;
+            if (block.timestamp < revealEnd && !(revealing && submitted >= r.commits)) {
+                revert FederatedRoundsRoundStillRunning(taskId, round, revealEnd);
+            }
         } else if (!_allIn(t, submitted) && block.timestamp < t.deadline) {
             revert FederatedRoundsRoundStillRunning(taskId, round, t.deadline);
         }
-        if (globalDigest == bytes32(0)) revert FederatedRoundsInvalidParameter("globalDigest");
-        if (bytes(globalCid).length == 0) revert FederatedRoundsInvalidParameter("globalCid");
-        (uint32 included, uint32 valid) = _tally(taskId, round, reasons, submitted);
+        if (bytes(cid).length == 0) revert FederatedRoundsInvalidParameter("globalCid");
+        uint32 valid;
+        (included, valid) = _tally(taskId, round, reasons, submitted);
         if (included == 0 || valid < t.quorum) revert FederatedRoundsQuorumNotMet(taskId, round, valid, t.quorum);
+    }
 
+    /// @dev The checks of a committee's failure attestation: the round may be failed (as closeFailedRound would
+    ///      let its aggregator) with one known code per submission.
+    function _checkFailure(uint256 taskId, Task storage t, uint64 round, bytes calldata reasons) private view {
+        uint32 submitted = t.submissions;
+        if (t.modes & MODE_PRIVATE != 0) {
+            Privacy storage p = _privacy[taskId];
+            if (p.finished) revert FederatedRoundsTaskFinished(taskId);
+            if (_phase(t, p) != PHASE_CLOSED) revert FederatedRoundsRoundStillRunning(taskId, round, p.unmaskDeadline);
+            _tally(taskId, round, reasons, submitted);
+            return;
+        }
+        uint64 closes = _closeTime(taskId, t);
+        if (block.timestamp < closes) revert FederatedRoundsRoundStillRunning(taskId, round, closes);
+        (, uint32 valid) = _tally(taskId, round, reasons, submitted);
+        bool graceOver = block.timestamp >= uint256(closes) + t.gracePeriod;
+        if (submitted >= t.quorum && !graceOver && valid >= t.quorum) {
+            revert FederatedRoundsEnoughValid(taskId, round, valid, t.quorum);
+        }
+    }
+
+    /// @dev When a plain or commit-reveal round can be failed: its deadline, or the end of its reveal window.
+    function _closeTime(uint256 taskId, Task storage t) private view returns (uint64) {
+        if (t.modes & MODE_COMMIT_REVEAL != 0) return t.deadline + _reveals[taskId].revealPeriod;
+        return t.deadline;
+    }
+
+    /// @dev Commit the round's global model and outcomes, and open the next round on it.
+    function _finalize(
+        uint256 taskId,
+        Task storage t,
+        uint64 round,
+        bytes32 globalDigest,
+        string calldata globalCid,
+        bytes calldata reasons,
+        uint32 included
+    ) private {
         t.modelDigest = globalDigest;
         t.modelCid = globalCid;
         emit RoundFinalized(taskId, round, globalDigest, globalCid, keccak256(reasons), included, reasons);
@@ -434,14 +730,16 @@ contract FederatedRounds is IFederatedRounds {
             _closePrivateRound(taskId, t, p, round, reasons, submitted);
             return;
         }
-        uint64 deadline = t.deadline;
+        uint64 deadline = _closeTime(taskId, t);
         if (block.timestamp < deadline) revert FederatedRoundsRoundStillRunning(taskId, round, deadline);
         bool belowQuorum = submitted < t.quorum;
         bool graceOver = block.timestamp >= uint256(deadline) + t.gracePeriod;
         if (!belowQuorum && !graceOver) {
             // Quorum reached inside the grace period: only the aggregator may give up, and only by naming, for
             // every submission, why fewer than quorum of them are valid (the audit re-checks each reason).
-            if (msg.sender != t.aggregator) revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            if (msg.sender != t.aggregator || t.modes & MODE_COMMITTEE != 0) {
+                revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            }
             (, uint32 valid) = _tally(taskId, round, reasons, submitted);
             if (valid >= t.quorum) revert FederatedRoundsEnoughValid(taskId, round, valid, t.quorum);
         } else if (reasons.length != 0) {
@@ -583,7 +881,9 @@ contract FederatedRounds is IFederatedRounds {
         bool anyone = submitted < t.quorum || p.unmasks < p.threshold
             || block.timestamp >= uint256(p.unmaskDeadline) + t.gracePeriod;
         if (!anyone) {
-            if (msg.sender != t.aggregator) revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            if (msg.sender != t.aggregator || t.modes & MODE_COMMITTEE != 0) {
+                revert FederatedRoundsQuorumReached(taskId, round, submitted, t.quorum);
+            }
             _tally(taskId, round, reasons, submitted);
         } else if (reasons.length != 0) {
             _tally(taskId, round, reasons, submitted);
@@ -652,7 +952,17 @@ contract FederatedRounds is IFederatedRounds {
         t.round = round;
         t.deadline = deadline;
         t.submissions = 0;
-        bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), taskId, round));
+        bytes32 seed;
+        if (t.modes & MODE_SAMPLED != 0) {
+            _seeds[taskId] = RoundSeed(round, uint64(block.number), bytes32(0)); // drawn at first use: RoundSeeded
+        } else {
+            seed = keccak256(abi.encode(blockhash(block.number - 1), taskId, round));
+        }
+        if (t.modes & MODE_COMMIT_REVEAL != 0) {
+            Reveals storage r = _reveals[taskId];
+            r.expected = t.participantCount;
+            r.commits = 0;
+        }
         emit RoundOpened(taskId, round, deadline, t.modelDigest, seed);
     }
 }

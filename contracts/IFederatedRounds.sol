@@ -142,6 +142,34 @@ interface IFederatedRounds {
     /// @notice The task spent its maxRounds rounds: no round is open and none will be.
     error FederatedRoundsTaskFinished(uint256 taskId);
 
+    /// @notice The seed of a sampled round is drawn from block `seedBlock`, which is not mined yet.
+    error FederatedRoundsSeedNotReady(uint256 taskId, uint64 round, uint64 seedBlock);
+    /// @notice The round's seed was drawn already (RoundSeeded).
+    error FederatedRoundsSeedDrawn(uint256 taskId, uint64 round);
+    /// @notice The task does not sample (clientsPerRound 0): its rounds have no seed to draw.
+    error FederatedRoundsNotSampled(uint256 taskId);
+    /// @notice The task registers updates by commit and reveal (commitUpdate, then revealUpdate).
+    error FederatedRoundsCommitRevealTask(uint256 taskId);
+    /// @notice The task does not use commit and reveal.
+    error FederatedRoundsNotCommitReveal(uint256 taskId);
+    /// @notice The account already committed in this round.
+    error FederatedRoundsAlreadyCommitted(uint256 taskId, uint64 round, address participant);
+    /// @notice No commitment of the account in this round, or the reveal does not open it.
+    error FederatedRoundsBadReveal(uint256 taskId, uint64 round, address participant);
+    /// @notice The round is not in its commit window (block.timestamp < deadline, before everyone committed).
+    error FederatedRoundsNotCommitting(uint256 taskId, uint64 round);
+    /// @notice The round is not in its reveal window (from the deadline, or once everyone committed, until
+    ///         deadline + revealPeriod).
+    error FederatedRoundsNotRevealing(uint256 taskId, uint64 round, uint64 revealEnd);
+    /// @notice The task is run by a committee: rounds close by attestRound, not finalizeRound.
+    error FederatedRoundsCommitteeTask(uint256 taskId);
+    /// @notice The task has no committee.
+    error FederatedRoundsNoCommittee(uint256 taskId);
+    /// @notice The account is not a member of the task's current committee.
+    error FederatedRoundsNotCommitteeMember(uint256 taskId, address account);
+    /// @notice The member already attested this round (for the current committee).
+    error FederatedRoundsAlreadyAttested(uint256 taskId, uint64 round, address member);
+
     // ------------------------------------------------------------------ events
 
     /// @notice A task was created. `strategy` names the aggregation rule in canonical form (e.g. "fedavg",
@@ -228,6 +256,32 @@ interface IFederatedRounds {
     /// @notice A private task spent its maxRounds rounds after round `lastRound` closed: no further round opens.
     event TaskFinished(uint256 indexed taskId, uint64 lastRound);
 
+    /// @notice A sampled round's seed, drawn at first use from the hash of `seedBlock` (the block after the
+    ///         round opened; a later one if that hash had expired); it replaces RoundOpened.seed (zero for sampled
+    ///         tasks) in selecting the round's clients.
+    event RoundSeeded(uint256 indexed taskId, uint64 indexed round, uint64 seedBlock, bytes32 seed);
+    /// @notice The task registers updates by commit and reveal; `revealPeriod` seconds follow each deadline.
+    event TaskCommitRevealConfigured(uint256 indexed taskId, uint64 revealPeriod);
+    /// @notice A participant committed to keccak256(abi.encode(digest, participant, salt)) for the round.
+    event UpdateCommitted(
+        uint256 indexed taskId, uint64 indexed round, address indexed participant, bytes32 commitment
+    );
+    /// @notice The salt that opened the participant's commitment; emitted with its UpdateSubmitted.
+    event UpdateRevealed(uint256 indexed taskId, uint64 indexed round, address indexed participant, bytes32 salt);
+    /// @notice The task's aggregators are now `members`; a round closes once `threshold` of them attest the same
+    ///         outcome. `epoch` numbers committees: attestations of an earlier one no longer count.
+    event CommitteeChanged(uint256 indexed taskId, address[] members, uint16 threshold, uint64 epoch);
+    /// @notice A committee member's outcome for the round: the global model (zero digest: the round fails) and one
+    ///         reason byte per submission.
+    event RoundAttested(
+        uint256 indexed taskId,
+        uint64 indexed round,
+        address indexed member,
+        bytes32 globalDigest,
+        string globalCid,
+        bytes reasons
+    );
+
     // ------------------------------------------------------------------ views
 
     /// @notice Number of tasks created; task ids run from 1 to taskCount().
@@ -252,6 +306,12 @@ interface IFederatedRounds {
     /// @notice Task `taskId`'s privacy settings and its open round's phase, counts and deadlines, and what
     ///         `account` posted in that round.
     function privateView(uint256 taskId, address account) external view returns (PrivateView memory);
+
+    /// @notice The open round of task `taskId` and its seed state (seed zero: not drawn yet, or not sampled).
+    function roundSeed(uint256 taskId) external view returns (uint64 round, uint64 seedBlock, bytes32 seed);
+
+    /// @notice Task `taskId`'s committee (empty when it has one aggregator), its threshold and epoch.
+    function committee(uint256 taskId) external view returns (address[] memory members, uint16 threshold, uint64 epoch);
 
     // ------------------------------------------------------------------ mutations
 
@@ -285,6 +345,41 @@ interface IFederatedRounds {
 
     /// @notice Step 4: register the caller's unmask material (unmask phase; after submitting; once).
     function postUnmask(uint256 taskId, uint64 round, bytes32 digest, string calldata cid) external;
+
+    /// @notice Draw the open round's seed of a sampled task (anyone; submissions draw it too).
+    function drawSeed(uint256 taskId) external;
+
+    /// @notice Make task `taskId` register updates by commit and reveal (owner, once, before its first round; not
+    ///         with private rounds).
+    function configureCommitReveal(uint256 taskId, uint64 revealPeriod) external;
+
+    /// @notice Commit to an update for round `round`: keccak256(abi.encode(digest, msg.sender, salt)).
+    function commitUpdate(uint256 taskId, uint64 round, bytes32 commitment) external;
+
+    /// @notice Reveal the committed update: registers it exactly like submitUpdate (UpdateSubmitted), plus
+    ///         UpdateRevealed with the salt.
+    function revealUpdate(
+        uint256 taskId,
+        uint64 round,
+        bytes32 digest,
+        string calldata cid,
+        uint64 numSamples,
+        bytes32 salt
+    ) external;
+
+    /// @notice Make `members` the task's aggregators, closing each round once `threshold` of them attest the same
+    ///         outcome (owner only; any time; 1 <= threshold <= members <= 16, distinct, nonzero).
+    function setCommittee(uint256 taskId, address[] calldata members, uint16 threshold) external;
+
+    /// @notice A committee member's outcome of round `round` (zero `globalDigest` and empty `globalCid`: the round
+    ///         fails with these reasons). The threshold-th matching attestation finalizes or fails the round.
+    function attestRound(
+        uint256 taskId,
+        uint64 round,
+        bytes32 globalDigest,
+        string calldata globalCid,
+        bytes calldata reasons
+    ) external;
 
     /// @notice Hand the task to another aggregator (owner only).
     function setAggregator(uint256 taskId, address aggregator) external;
