@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from privacy_round import address
 
 from fedledger.privacy.masks import RoundRef, generate_keypair, mask_update, new_self_seed, seed_commitment
 from fedledger.privacy.quantize import QuantParams, encode_update
@@ -23,7 +24,6 @@ from fedledger.privacy.transcript import (
     unflatten,
     unmask_material,
 )
-from tests.unit.privacy_round import address
 
 REF = RoundRef(task_id=5, round_id=2)
 THRESHOLD = 3

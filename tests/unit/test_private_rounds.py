@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from private_federation import PrivateFederation, base_model
 
 from aggregator.coordinator import RoundNotReadyError
 from aggregator.judge import judge_round
@@ -28,7 +29,6 @@ from fedledger.privacy.transcript import (
     recover,
     unmask_material,
 )
-from tests.unit.private_federation import PrivateFederation, base_model
 
 
 def test_round_with_two_dropouts_finalizes_and_audits_ok(tmp_path: Path) -> None:
