@@ -54,6 +54,12 @@ TASK_EVENTS = (
     "RoundSharesPosted",
     "RoundUnmaskPosted",
     "TaskFinished",
+    "RoundSeeded",
+    "TaskCommitRevealConfigured",
+    "UpdateCommitted",
+    "UpdateRevealed",
+    "CommitteeChanged",
+    "RoundAttested",
 )
 Thunk = Callable[[Callable[[], Any]], Any]
 
@@ -145,6 +151,20 @@ def _record(name: str, a: Any, at: rec.ChainPosition) -> rec.TaskEvent:
         return rec.RoundPosting(kind, a["taskId"], a["round"], a["participant"], bytes(a["digest"]), a["cid"], at)
     if name == "TaskFinished":
         return rec.TaskFinished(a["taskId"], a["lastRound"], at)
+    if name == "RoundSeeded":
+        return rec.RoundSeeded(a["taskId"], a["round"], a["seedBlock"], bytes(a["seed"]), at)
+    if name == "TaskCommitRevealConfigured":
+        return rec.TaskCommitRevealConfigured(a["taskId"], a["revealPeriod"], at)
+    if name == "UpdateCommitted":
+        return rec.UpdateCommitted(a["taskId"], a["round"], a["participant"], bytes(a["commitment"]), at)
+    if name == "UpdateRevealed":
+        return rec.UpdateRevealed(a["taskId"], a["round"], a["participant"], bytes(a["salt"]), at)
+    if name == "CommitteeChanged":
+        return rec.CommitteeChanged(a["taskId"], tuple(a["members"]), a["threshold"], a["epoch"], at)
+    if name == "RoundAttested":
+        return rec.RoundAttested(
+            a["taskId"], a["round"], a["member"], bytes(a["globalDigest"]), a["globalCid"], bytes(a["reasons"]), at
+        )
     raise ChainError(f"unexpected event {name}")
 
 

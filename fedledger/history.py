@@ -16,7 +16,7 @@ from fedledger.inclusion import INCLUDED, decode_outcomes, included_indices
 from fedledger.ledger import Ledger
 from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.rounds import effective_weights
-from fedledger.sampling import sample_clients
+from fedledger.sampling import drawn_seed, sample_clients
 from fedledger.strategy_spec import parse_canonical
 
 
@@ -41,6 +41,12 @@ class RoundHistory:
     keys: list[rec.RoundKeysAdvertised] = field(default_factory=list)
     shares: list[rec.RoundPosting] = field(default_factory=list)
     unmasks: list[rec.RoundPosting] = field(default_factory=list)
+    # Issue 18: the drawn seed of a sampled round, commitments and reveals, and committee attestations.
+    seeded: rec.RoundSeeded | None = None
+    commits: list[rec.UpdateCommitted] = field(default_factory=list)
+    reveals: list[rec.UpdateRevealed] = field(default_factory=list)
+    attestations: list[rec.RoundAttested] = field(default_factory=list)
+    committee: rec.CommitteeChanged | None = None  # the committee in force when the round closed (or now)
 
     @property
     def missing(self) -> list[str]:
@@ -91,6 +97,8 @@ class TaskHistory:
     rounds: list[RoundHistory]
     privacy: rec.TaskPrivacyConfigured | None = None  # set: the task runs private rounds
     finished: rec.TaskFinished | None = None  # set: a private task spent its maxRounds rounds
+    commit_reveal: rec.TaskCommitRevealConfigured | None = None  # set: updates are committed, then revealed
+    committees: list[rec.CommitteeChanged] = field(default_factory=list)  # in chain order; empty: one aggregator
 
 
 class _Replay:
@@ -101,6 +109,7 @@ class _Replay:
         self.aggregator = created.aggregator
         self.members: dict[str, int] = {}  # address -> own cap, in join order
         self.rounds: dict[int, RoundHistory] = {}
+        self.committee: rec.CommitteeChanged | None = None
 
     def at(self, number: int) -> RoundHistory:
         return self.rounds.setdefault(number, RoundHistory(number))
@@ -121,11 +130,24 @@ class _Replay:
             record = self.at(event.round)
             record.opened, record.members = event, list(self.members)
             k = self.limits.clients_per_round
-            record.sampled = sample_clients(event.seed, record.members, k) if k else None
+            record.sampled = sample_clients(self.seed_of(event), record.members, k) if k else None
         elif isinstance(event, rec.UpdateSubmitted):
             record = self.at(event.round)
             record.submissions.append(event)
             record.caps.append(self.cap_of(event.participant))
+        elif isinstance(event, rec.RoundSeeded):
+            record = self.at(event.round)
+            record.seeded = event
+            k = self.limits.clients_per_round
+            record.sampled = sample_clients(event.seed, record.members, k) if k else None
+        elif isinstance(event, rec.UpdateCommitted):
+            self.at(event.round).commits.append(event)
+        elif isinstance(event, rec.UpdateRevealed):
+            self.at(event.round).reveals.append(event)
+        elif isinstance(event, rec.CommitteeChanged):
+            self.committee = event
+        elif isinstance(event, rec.RoundAttested):
+            self.at(event.round).attestations.append(event)
         elif isinstance(event, rec.RoundKeysAdvertised):
             self.at(event.round).keys.append(event)
         elif isinstance(event, rec.RoundPosting):
@@ -138,6 +160,16 @@ class _Replay:
             else:
                 record.failed = event
             record.aggregator, record.allowlist_at_close = self.aggregator, list(self.members)
+            record.committee = self.committee
+
+    @staticmethod
+    def seed_of(opened: rec.RoundOpened) -> bytes:
+        """The seed that selects a round's clients: RoundOpened's own (contracts before issue 18), else the one
+        the contract draws from the opening block's hash (RoundSeeded, when it comes, has the same value unless
+        the hash had expired; it then replaces this one)."""
+        if any(opened.seed) or not opened.at.block_hash:
+            return opened.seed
+        return drawn_seed(bytes.fromhex(opened.at.block_hash.removeprefix("0x")), opened.task_id, opened.round)
 
 
 def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
@@ -162,6 +194,7 @@ def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
     for record in replay.rounds.values():
         if record.status == "open":
             record.aggregator, record.allowlist_at_close = replay.aggregator, list(replay.members)
+            record.committee = replay.committee
     return TaskHistory(
         created,
         limits,
@@ -170,6 +203,8 @@ def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:
         [replay.rounds[k] for k in sorted(replay.rounds)],
         next((e for e in events if isinstance(e, rec.TaskPrivacyConfigured)), None),
         next((e for e in events if isinstance(e, rec.TaskFinished)), None),
+        next((e for e in events if isinstance(e, rec.TaskCommitRevealConfigured)), None),
+        [e for e in events if isinstance(e, rec.CommitteeChanged)],
     )
 
 

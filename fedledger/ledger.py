@@ -268,6 +268,43 @@ class Ledger:
         fn = self.contract.functions.postUnmask(task_id, round_, digest, cid)
         return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
 
+    def set_committee(self, signer: Signer, task_id: int, members: Sequence[str], threshold: int) -> rec.TxResult:
+        """Make ``members`` the task's aggregators, ``threshold`` of whom must attest the same outcome (owner)."""
+        checksummed = [Web3.to_checksum_address(m) for m in members]
+        return self._tx(self.contract.functions.setCommittee(task_id, checksummed, threshold), signer)
+
+    def attest_round(
+        self,
+        signer: Signer,
+        task_id: int,
+        round_: int,
+        *,
+        global_digest: bytes,
+        global_cid: str,
+        reasons: bytes,
+    ) -> rec.TxResult:
+        """A committee member's outcome (``global_digest`` of 32 zero bytes and an empty CID: the round fails)."""
+        fn = self.contract.functions.attestRound(task_id, round_, global_digest, global_cid, reasons)
+        return self._tx(fn, signer, clock_gas=clock_gas_limit(reasons) + 40 * len(global_cid) + 60 * len(reasons))
+
+    def configure_commit_reveal(self, signer: Signer, task_id: int, reveal_period: int) -> rec.TxResult:
+        """Make the task register updates by commit and reveal (owner, before its first round)."""
+        return self._tx(self.contract.functions.configureCommitReveal(task_id, reveal_period), signer)
+
+    def commit_update(self, signer: Signer, task_id: int, round_: int, commitment: bytes) -> rec.TxResult:
+        fn = self.contract.functions.commitUpdate(task_id, round_, commitment)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS)
+
+    def reveal_update(
+        self, signer: Signer, task_id: int, round_: int, digest: bytes, cid: str, num_samples: int, salt: bytes
+    ) -> rec.TxResult:
+        fn = self.contract.functions.revealUpdate(task_id, round_, digest, cid, num_samples, salt)
+        return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
+
+    def draw_seed(self, signer: Signer, task_id: int) -> rec.TxResult:
+        """Draw the open round's seed of a sampled task (anyone; the first submission draws it too)."""
+        return self._tx(self.contract.functions.drawSeed(task_id), signer)
+
     def require_funds(self, signer: Signer, *, transactions: int = 1) -> None:
         """Raise ChainError, before anything is sent, when ``signer`` cannot pay for ``transactions``.
 
@@ -356,6 +393,20 @@ class Ledger:
             int(shares), int(unmasks), int(keys_deadline), int(shares_deadline), int(unmask_deadline),
             bool(posted_keys), bool(posted_shares), bool(posted_unmask), int(timestamp),
         )  # fmt: skip
+
+    def round_seed(self, task_id: int) -> tuple[int, int, bytes]:
+        """(open round, seed block, seed) of a sampled task; seed empty when not drawn (or an older contract)."""
+        if not self.offers("roundSeed"):
+            return (self.get_task(task_id).round, 0, b"")
+        round_, seed_block, seed = self._view(self.contract.functions.roundSeed(task_id))
+        return int(round_), int(seed_block), bytes(seed) if int.from_bytes(bytes(seed), "big") else b""
+
+    def committee(self, task_id: int) -> tuple[list[str], int, int]:
+        """(members, threshold, epoch) of the task's committee; ([], 0, 0) when it has a single aggregator."""
+        if not self.offers("committee"):
+            return ([], 0, 0)
+        members, threshold, epoch = self._view(self.contract.functions.committee(task_id))
+        return [str(m) for m in members], int(threshold), int(epoch)
 
     def offers(self, function: str) -> bool:
         """Whether the deployed contract version has ``function`` (versions are known by their code hash)."""
@@ -480,7 +531,12 @@ def _in(value: int, wanted: int | None) -> bool:
 # latest block, whose timestamp can be long past: a round whose deadline passed by the wall clock still looks
 # open there. The next block gets the current time, so such a transaction is sent with a fixed gas limit instead.
 CLOCK_REVERTS = frozenset(
-    {"FederatedRoundsRoundStillRunning", "FederatedRoundsQuorumReached", "FederatedRoundsWrongPhase"}
+    {
+        "FederatedRoundsRoundStillRunning",
+        "FederatedRoundsQuorumReached",
+        "FederatedRoundsWrongPhase",
+        "FederatedRoundsNotRevealing",
+    }
 )
 
 # A gas limit above any private-round posting (advertiseKeys, postShares, postUnmask, a private submitUpdate),

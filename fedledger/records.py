@@ -158,6 +158,72 @@ class TaskFinished:
     at: ChainPosition
 
 
+@dataclass(frozen=True)
+class RoundSeeded:
+    """A sampled round's seed, drawn at first use from the hash of ``seed_block`` (README, "Sampling")."""
+
+    task_id: int
+    round: int
+    seed_block: int
+    seed: bytes
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class TaskCommitRevealConfigured:
+    """The task registers updates by commit and reveal, with ``reveal_period`` seconds after each deadline."""
+
+    task_id: int
+    reveal_period: int
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class UpdateCommitted:
+    """A participant's commitment, keccak256(abi.encode(digest, participant, salt)), for the round."""
+
+    task_id: int
+    round: int
+    participant: str
+    commitment: bytes
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class UpdateRevealed:
+    """The salt that opened a participant's commitment (emitted right after its UpdateSubmitted)."""
+
+    task_id: int
+    round: int
+    participant: str
+    salt: bytes
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class CommitteeChanged:
+    """The task's aggregators are ``members``; ``threshold`` of them must attest the same outcome."""
+
+    task_id: int
+    members: tuple[str, ...]
+    threshold: int
+    epoch: int
+    at: ChainPosition
+
+
+@dataclass(frozen=True)
+class RoundAttested:
+    """A committee member's outcome of a round (zero digest: the round fails with these reasons)."""
+
+    task_id: int
+    round: int
+    member: str
+    global_digest: bytes
+    global_cid: str
+    reasons: bytes
+    at: ChainPosition
+
+
 TaskEvent = (
     TaskCreated
     | TaskConfigured
@@ -171,6 +237,12 @@ TaskEvent = (
     | RoundKeysAdvertised
     | RoundPosting
     | TaskFinished
+    | RoundSeeded
+    | TaskCommitRevealConfigured
+    | UpdateCommitted
+    | UpdateRevealed
+    | CommitteeChanged
+    | RoundAttested
 )
 
 

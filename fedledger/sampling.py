@@ -6,8 +6,11 @@ contract emits a ``seed`` with every ``RoundOpened`` (keccak256 of the previous 
 round), and the round's clients are the ``k`` members of the allowlist (as it stood when the round opened) with the
 smallest ``keccak256(seed || address)``. Submissions from others are excluded as ``not_sampled``.
 
-The previous block hash is known to whoever sends the transaction that opens the round (the aggregator's
-finalize), so it can bias the sample by choosing when to send it; tasks that cannot accept that should not sample.
+Contract versions before issue 18 put keccak256 of the *previous* block hash in ``RoundOpened``: known to whoever
+sent the opening transaction (the aggregator's finalize), who could choose when to send it. The current contract
+emits a zero seed for sampled tasks and draws it at first use from the hash of the block the round opened in
+(``RoundSeeded``): ``keccak256(abi.encode(blockhash(openingBlock), taskId, round))``, which nobody knew when the
+opening transaction was sent. ``round_seed`` applies that rule.
 """
 
 from __future__ import annotations
@@ -37,3 +40,9 @@ def _checksummed(address: str) -> bool:
     """Cheap test: mixed case means web3 checksummed it (every event address is); else checksum it."""
     body = address[2:]
     return len(body) == 40 and body != body.lower() and body != body.upper()
+
+
+def drawn_seed(opening_block_hash: bytes, task_id: int, round_: int) -> bytes:
+    """The seed the contract draws for a sampled round from the hash of the block it opened in:
+    keccak256(abi.encode(blockhash, taskId, round)) (three 32-byte words)."""
+    return bytes(keccak(opening_block_hash + task_id.to_bytes(32, "big") + round_.to_bytes(32, "big")))
