@@ -263,7 +263,7 @@ def create(
         typer.Option(
             min=1,
             max=MAX_PARTICIPANTS,
-            help="Minimum valid updates per round (default 2; a private task: its --threshold).",
+            help="Minimum valid updates per round (default 2; a private task: its --secagg-threshold).",
         ),
     ] = None,
     round_duration: Annotated[
@@ -329,6 +329,7 @@ def create(
     threshold: Annotated[
         int | None,
         typer.Option(
+            "--secagg-threshold",
             min=1,
             max=MAX_PARTICIPANTS,
             help="Private: shares needed to unmask (default: participants // 2 + 1).",

@@ -4,7 +4,7 @@ and every refusal before a transaction.
 Defaults (README, "Private rounds"; the flags' help says the same):
 
 * ``--clip`` 1.0 (the L2 norm every participant clips its update to);
-* ``--threshold`` n // 2 + 1 for n participants; ``--quorum`` defaults to the threshold for a private task;
+* ``--secagg-threshold`` n // 2 + 1 for n participants; ``--quorum`` defaults to the threshold for a private task;
 * ``--scale-bits`` the largest b <= ``DEFAULT_MAX_SCALE_BITS`` (16) for which n participants' capped, clipped
   updates plus their DP noise cannot wrap the 32-bit sum (16 bits: a resolution of 1.5e-5 of the clip norm);
 * ``--keys-period``/``--shares-period``/``--unmask-period`` the round duration // 5 each, at least 1 s;
@@ -144,13 +144,13 @@ def _threshold_and_quorum(request: PrivacyRequest, members: int, quorum: int | N
         )
     threshold = members // 2 + 1 if request.threshold is None else request.threshold
     if threshold > members:
-        raise ConfigurationError(f"--threshold {threshold} is larger than the {members} participants given")
+        raise ConfigurationError(f"--secagg-threshold {threshold} is larger than the {members} participants given")
     if quorum is None:
         return threshold, threshold
     if threshold > quorum:
         raise ConfigurationError(
             f"threshold {threshold} is above --quorum {quorum}: a round that finalizes with fewer than "
-            f"{threshold} uploads could never be unmasked. Raise --quorum to {threshold}, lower --threshold, or "
+            f"{threshold} uploads could never be unmasked. Raise --quorum to {threshold}, lower --secagg-threshold, or "
             "leave --quorum out (it then equals the threshold)"
         )
     return threshold, quorum

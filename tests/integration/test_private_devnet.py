@@ -21,7 +21,7 @@ DATASET = ("--dataset", "digits")
 
 def test_private_round_with_dropouts_finalizes_and_an_independent_audit_agrees(devnet: Devnet) -> None:
     created = devnet.invoke_json(
-        "task", "create", "--privacy", "secagg", "--participants", "1,2,3,4,5", "--threshold", "3",
+        "task", "create", "--privacy", "secagg", "--participants", "1,2,3,4,5", "--secagg-threshold", "3",
         "--max-samples", "5000", "--round-duration", "40", "--keys-period", "30", "--shares-period", "5",
         "--unmask-period", "5", "--no-open", *DATASET,
     )  # fmt: skip

@@ -77,7 +77,7 @@ def test_a_private_task_records_its_exact_params_before_its_participants_and_fir
 
 def test_explicit_flags_reach_the_chain_as_given(chain: Chain) -> None:
     created = chain.create_json(
-        "--privacy", "secagg", "--max-samples", "50", "--clip", "0.5", "--scale-bits", "10", "--threshold", "3",
+        "--privacy", "secagg", "--max-samples", "50", "--clip", "0.5", "--scale-bits", "10", "--secagg-threshold", "3",
         "--quorum", "3", "--keys-period", "30", "--shares-period", "40", "--unmask-period", "50",
         "--max-rounds", "7", "--strategy", "fedsgd",
     )  # fmt: skip
@@ -139,7 +139,7 @@ def test_a_noise_and_an_epsilon_set_the_round_cap_to_what_the_budget_covers(chai
         (["--clients-per-round", "2"], "--clients-per-round"),
         (["--max-samples", "0"], "--max-samples N"),
         (["--quorum", "1"], "threshold 2 is above --quorum 1"),
-        (["--threshold", "4"], "larger than the 3 participants"),
+        (["--secagg-threshold", "4"], "larger than the 3 participants"),
         (["--max-samples", "100000", "--scale-bits", "16"], "the largest --scale-bits that fits is 12"),
         (["--round-duration", "10", "--keys-period", "8"], "leave no time for uploads"),
         (["--dp-noise", "2", "--dp-epsilon", "0.001"], "spends more than epsilon"),
@@ -167,7 +167,7 @@ def test_a_private_task_without_a_cap_is_refused(chain: Chain) -> None:
 
 
 def test_privacy_flags_without_privacy_are_refused(chain: Chain) -> None:
-    done = chain.create("--max-samples", "100", "--threshold", "2", "--dp-epsilon", "1")
+    done = chain.create("--max-samples", "100", "--secagg-threshold", "2", "--dp-epsilon", "1")
 
     assert done.exit_code == 2
     assert "--threshold, --dp-epsilon only apply to private tasks" in " ".join(done.output.split())
