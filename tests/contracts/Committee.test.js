@@ -314,6 +314,34 @@ describe("FederatedRounds committees", function () {
     });
   });
 
+  describe("on a private task", function () {
+    it("attestations wait for the phases to close, then finalize as finalizeRound would", async function () {
+      const [owner, agg, alice, bob, , , m1, m2] = await ethers.getSigners();
+      const rounds = await ethers.deployContract("FederatedRounds");
+      await rounds.createTask(...createArgs(agg.address));
+      for (const p of [alice, bob]) await rounds.addParticipant(1n, p.address, 0n);
+      await rounds.configurePrivacy(1n, [2n, 0n, 600n, 600n, 600n, "secagg:clip=1.0,scale_bits=16"]);
+      await rounds.setCommittee(1n, [m1.address, m2.address], 2);
+      await rounds.connect(owner).openRound(1n);
+      const unmaskDeadline = (await rounds.privateView(1n, alice.address)).unmaskDeadline;
+      const steps = [
+        (p) => rounds.connect(p).advertiseKeys(1n, 1n, ...["e", "m", "s"].map((k) => digest(`${k}${p.address}`))),
+        (p) => rounds.connect(p).postShares(1n, 1n, digest(`sh${p.address}`), UPDATE_CID),
+        (p) => submit(rounds, p),
+      ];
+      for (const step of steps) for (const p of [alice, bob]) await step(p);
+
+      await expect(attest(rounds, m1, [0, 0])) // the unmask phase is still open
+        .to.be.revertedWithCustomError(rounds, "FederatedRoundsRoundStillRunning").withArgs(1n, 1n, unmaskDeadline);
+      for (const p of [alice, bob]) await rounds.connect(p).postUnmask(1n, 1n, digest(`um${p.address}`), UPDATE_CID);
+
+      await expect(attest(rounds, m1, [0, 0])).to.not.emit(rounds, "RoundFinalized");
+      await expect(attest(rounds, m2, [0, 0])).to.emit(rounds, "RoundFinalized")
+        .withArgs(1n, 1n, digest("g"), GLOBAL_CID, ethers.keccak256(reasons(0, 0)), 2n, reasons(0, 0));
+      expect((await rounds.privateView(1n, alice.address)).phase).to.equal(1n); // round 2 in its keys phase
+    });
+  });
+
   describe("gas", function () {
     /** A task with `n` fresh participants submitted in round 1, aggregated as `mode` says; returns the gas. */
     async function roundGas(rounds, owner, agg, members, wallets, mode) {
