@@ -13,7 +13,7 @@ way and sends ``attestRound`` with that outcome instead; the round closes on the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
@@ -228,9 +228,7 @@ class Coordinator:
         if judgement.failure:
             self.on_progress(f"cannot finalize: {judgement.failure}; closing the round as failed")
             tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
-            return RoundOutcome(
-                task.task_id, task.round, [], excluded, tx=tx, failed=True, **self._attestation(task)
-            )
+            return self._done(task, RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True))
         cid = self.store.put(judgement.data)
         for pinned in cids:  # the audit re-derives the sum from every upload and unmask file, forever
             self.store.pin(pinned)
@@ -240,16 +238,18 @@ class Coordinator:
         )
         tx = self._commit(task, judgement.digest, cid, encode_outcomes(judgement.outcomes))
         weights = [float(min(u.num_samples, settings.weight_cap)) for u in record.submissions]
-        return RoundOutcome(
-            task.task_id,
-            task.round,
-            list(record.submissions),
-            [],
-            judgement.digest,
-            cid,
-            tx,
-            weights=weights,
-            **self._attestation(task),
+        return self._done(
+            task,
+            RoundOutcome(
+                task.task_id,
+                task.round,
+                list(record.submissions),
+                [],
+                judgement.digest,
+                cid,
+                tx,
+                weights=weights,
+            ),
         )
 
     def _judge(self, task: TaskState, history: TaskHistory, record: RoundHistory) -> Judgement:
@@ -280,16 +280,11 @@ class Coordinator:
         tx = self._commit(task, judgement.digest, cid, encode_outcomes(judgement.outcomes))
         included = [record.submissions[i] for i in judgement.included]
         weights = effective_weights(task.strategy, record.submissions, judgement.outcomes)
-        return RoundOutcome(
-            task.task_id,
-            task.round,
-            included,
-            excluded,
-            judgement.digest,
-            cid,
-            tx,
-            weights=weights,
-            **self._attestation(task),
+        return self._done(
+            task,
+            RoundOutcome(
+                task.task_id, task.round, included, excluded, judgement.digest, cid, tx, weights=weights
+            ),
         )
 
     def _fail_invalid(self, task: TaskState, judgement: Judgement, excluded: list[Exclusion]) -> RoundOutcome:
@@ -313,9 +308,7 @@ class Coordinator:
             )
         self.on_progress(f"only {valid} valid updates: closing the round as failed")
         tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
-        return RoundOutcome(
-            task.task_id, task.round, [], excluded, tx=tx, failed=True, **self._attestation(task)
-        )
+        return self._done(task, RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True))
 
     def _commit(self, task: TaskState, digest: bytes, cid: str, reasons: bytes) -> TxResult:
         """Finalize the round (a single aggregator) or attest this outcome (a committee member)."""
@@ -345,12 +338,12 @@ class Coordinator:
         except ChainError as exc:
             raise self._lost_race(task, exc) from None
 
-    def _attestation(self, task: TaskState) -> dict[str, bool]:
-        """RoundOutcome's ``attested``/``closed`` after a commit: an attestation closed the round if it moved on."""
+    def _done(self, task: TaskState, outcome: RoundOutcome) -> RoundOutcome:
+        """The outcome of a commit; a member's attestation closed the round if the round moved on."""
         if self._committee is None:
-            return {"attested": False, "closed": True}
+            return outcome
         now = self.ledger.get_task(task.task_id)
-        return {"attested": True, "closed": not (now.round == task.round and now.round_open)}
+        return replace(outcome, attested=True, closed=not (now.round == task.round and now.round_open))
 
     def _lost_race(self, task: TaskState, exc: ChainError) -> FedLedgerError:
         """After a failed close: if the round moved on meanwhile, say who closed it; else the original error."""
