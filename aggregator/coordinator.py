@@ -5,12 +5,15 @@ and ``aggregator.strategies`` (the math); this module is plumbing: it waits for 
 every update in parallel (``aggregator.fetching``), uploads and pins the global model, pins the included updates,
 and sends ``finalizeRound`` with one reason byte per submission, or ``closeFailedRound`` with the reasons when
 fewer than quorum updates are valid. All its state is on-chain, so it can be restarted at any time.
+
+In a committee task (README, "Aggregator committees") it runs as one member: it judges the round exactly the same
+way and sends ``attestRound`` with that outcome instead; the round closes on the threshold-th agreeing attestation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
@@ -25,7 +28,7 @@ from fedledger.ledger import Ledger, Signer
 from fedledger.privacy.errors import PrivacyError
 from fedledger.privacy.phases import CLOSED, PHASE_NAMES, phase_at, phase_end
 from fedledger.private_rounds import PrivateSettings, judge_private_round, private_settings
-from fedledger.records import TaskState, TxResult, UpdateSubmitted
+from fedledger.records import CommitteeChanged, TaskState, TxResult, UpdateSubmitted
 from fedledger.rounds import Judgement, effective_weights, round_inputs
 from fedledger.store import ContentStore
 
@@ -65,6 +68,8 @@ class RoundOutcome:
     tx: TxResult | None = None
     failed: bool = False
     weights: list[float] = field(default_factory=list)  # per submission, 0 when excluded
+    attested: bool = False  # a committee member's attestRound (not finalizeRound / closeFailedRound)
+    closed: bool = True  # the transaction closed the round (an attestation closes it once threshold agree)
 
 
 class Coordinator:
@@ -84,6 +89,7 @@ class Coordinator:
         self.fetch_timeout = fetch_timeout
         self.fetch_budget = fetch_budget
         self.on_progress = on_progress
+        self._committee: CommitteeChanged | None = None  # the task's committee, read by close_round
 
     def readiness(
         self, task: TaskState, record: RoundHistory | None = None, *, latest: int | None = None
@@ -112,13 +118,16 @@ class Coordinator:
         # the task and the latest block's time in one call (the aggregator's own membership is not used)
         view = self.ledger.participant_view(task_id, self.signer.address)
         task = view.task
-        if task.aggregator.lower() != self.signer.address.lower():
+        history = task_history(self.ledger, task_id)
+        self._committee = history.committees[-1] if history.committees else None
+        if self._committee is None and task.aggregator.lower() != self.signer.address.lower():
             raise NotAggregatorError(
                 f"{self.signer.address} is not the aggregator of task {task_id}: {task.aggregator} is "
                 "(the owner changes it with `fedledger task set-aggregator`); nothing was fetched or sent"
             )
-        history = task_history(self.ledger, task_id)
         record = next((r for r in history.rounds if r.round == task.round), RoundHistory(task.round))
+        if self._committee is not None:
+            self._check_member(task, record, self._committee)
         try:
             settings = private_settings(history)
         except PrivacyError as exc:
@@ -140,6 +149,29 @@ class Coordinator:
         if not judgement.data:
             return self._fail_invalid(task, judgement, excluded)
         return self._finalize(task, record, judgement, excluded)
+
+    def _check_member(self, task: TaskState, record: RoundHistory, committee: CommitteeChanged) -> None:
+        """A committee task: the signer must be a member of the current committee that has not attested yet."""
+        me = self.signer.address.lower()
+        members = [m.lower() for m in committee.members]
+        if me not in members:
+            raise NotAggregatorError(
+                f"{self.signer.address} is not a member of task {task.task_id}'s aggregator committee: "
+                f"{', '.join(committee.members)} are (the owner changes them with `fedledger task "
+                "set-committee`); nothing was fetched or sent"
+            )
+        if not task.round_open:
+            return  # readiness says so
+        current = [a for a in record.attestations if a.at > committee.at]
+        mine = next((a for a in current if a.member.lower() == me), None)
+        if mine is None:
+            return
+        agree = sum((a.global_digest, a.reasons) == (mine.global_digest, mine.reasons) for a in current)
+        raise RoundNotReadyError(
+            f"attested; waiting for {committee.threshold} of {len(members)} agreeing attestations (round "
+            f"{task.round} of task {task.task_id}: {agree} agree with {self.signer.address}'s, "
+            f"{len(current)} attested)"
+        )
 
     def _close_private(
         self,
@@ -196,7 +228,7 @@ class Coordinator:
         if judgement.failure:
             self.on_progress(f"cannot finalize: {judgement.failure}; closing the round as failed")
             tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
-            return RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True)
+            return self._done(task, RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True))
         cid = self.store.put(judgement.data)
         for pinned in cids:  # the audit re-derives the sum from every upload and unmask file, forever
             self.store.pin(pinned)
@@ -204,20 +236,20 @@ class Coordinator:
             f"unmasked the sum of {judgement.survivors} uploads ({judgement.dropped} dropped); committing global "
             f"model {codec.digest_hex(judgement.digest)[:18]}…"
         )
-        try:
-            tx = self.ledger.finalize_round(
-                self.signer,
+        tx = self._commit(task, judgement.digest, cid, encode_outcomes(judgement.outcomes))
+        weights = [float(min(u.num_samples, settings.weight_cap)) for u in record.submissions]
+        return self._done(
+            task,
+            RoundOutcome(
                 task.task_id,
                 task.round,
-                global_digest=judgement.digest,
-                global_cid=cid,
-                reasons=encode_outcomes(judgement.outcomes),
-            )
-        except ChainError as exc:
-            raise self._lost_race(task, exc) from None
-        weights = [float(min(u.num_samples, settings.weight_cap)) for u in record.submissions]
-        return RoundOutcome(
-            task.task_id, task.round, list(record.submissions), [], judgement.digest, cid, tx, weights=weights
+                list(record.submissions),
+                [],
+                judgement.digest,
+                cid,
+                tx,
+                weights=weights,
+            ),
         )
 
     def _judge(self, task: TaskState, history: TaskHistory, record: RoundHistory) -> Judgement:
@@ -245,21 +277,14 @@ class Coordinator:
         for index in judgement.included:
             self.store.pin(record.submissions[index].cid)  # the audit needs every included update, forever
         self.on_progress(f"committing global model {codec.digest_hex(judgement.digest)[:18]}…")
-        try:
-            tx = self.ledger.finalize_round(
-                self.signer,
-                task.task_id,
-                task.round,
-                global_digest=judgement.digest,
-                global_cid=cid,
-                reasons=encode_outcomes(judgement.outcomes),
-            )
-        except ChainError as exc:
-            raise self._lost_race(task, exc) from None
+        tx = self._commit(task, judgement.digest, cid, encode_outcomes(judgement.outcomes))
         included = [record.submissions[i] for i in judgement.included]
         weights = effective_weights(task.strategy, record.submissions, judgement.outcomes)
-        return RoundOutcome(
-            task.task_id, task.round, included, excluded, judgement.digest, cid, tx, weights=weights
+        return self._done(
+            task,
+            RoundOutcome(
+                task.task_id, task.round, included, excluded, judgement.digest, cid, tx, weights=weights
+            ),
         )
 
     def _fail_invalid(self, task: TaskState, judgement: Judgement, excluded: list[Exclusion]) -> RoundOutcome:
@@ -283,13 +308,42 @@ class Coordinator:
             )
         self.on_progress(f"only {valid} valid updates: closing the round as failed")
         tx = self._send_fail(task, encode_outcomes(judgement.outcomes))
-        return RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True)
+        return self._done(task, RoundOutcome(task.task_id, task.round, [], excluded, tx=tx, failed=True))
+
+    def _commit(self, task: TaskState, digest: bytes, cid: str, reasons: bytes) -> TxResult:
+        """Finalize the round (a single aggregator) or attest this outcome (a committee member)."""
+        try:
+            if self._committee is not None:
+                return self.ledger.attest_round(
+                    self.signer,
+                    task.task_id,
+                    task.round,
+                    global_digest=digest,
+                    global_cid=cid,
+                    reasons=reasons,
+                )
+            return self.ledger.finalize_round(
+                self.signer, task.task_id, task.round, global_digest=digest, global_cid=cid, reasons=reasons
+            )
+        except ChainError as exc:
+            raise self._lost_race(task, exc) from None
 
     def _send_fail(self, task: TaskState, reasons: bytes) -> TxResult:
+        """Fail the round: with reasons, the aggregator's claim (a committee member attests it); without, anyone's
+        close of a round below quorum (closeFailedRound, one transaction for the whole committee)."""
+        if reasons and self._committee is not None:
+            return self._commit(task, bytes(32), "", reasons)
         try:
             return self.ledger.close_failed_round(self.signer, task.task_id, task.round, reasons=reasons)
         except ChainError as exc:
             raise self._lost_race(task, exc) from None
+
+    def _done(self, task: TaskState, outcome: RoundOutcome) -> RoundOutcome:
+        """The outcome of a commit; a member's attestation closed the round if the round moved on."""
+        if self._committee is None:
+            return outcome
+        now = self.ledger.get_task(task.task_id)
+        return replace(outcome, attested=True, closed=not (now.round == task.round and now.round_open))
 
     def _lost_race(self, task: TaskState, exc: ChainError) -> FedLedgerError:
         """After a failed close: if the round moved on meanwhile, say who closed it; else the original error."""

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from fedledger import codec
 from fedledger.audit_cache import VerifiedRounds
+from fedledger.committee import dissent, recorded_by, refutation_note, refuted_unavailable
 from fedledger.exceptions import (
     CodecError,
     ConfigurationError,
@@ -83,6 +84,9 @@ class RoundVerdict:
     global_digest: str = ""
     submissions: list[SubmissionCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # committee tasks: one line per attested claim that differs from the re-derived truth (README, "Aggregator
+    # committees"); the verdict judges the recorded (agreed) outcome, this names the members who attested otherwise
+    dissent: list[str] = field(default_factory=list)
 
 
 class _Unverifiable(Exception):
@@ -117,8 +121,8 @@ def verify_task(
             if cached is not None:
                 verdict = check.verdict("OK", cached)
             else:
-                verdict = check.run(model_digest, model_cid)
-                if cache and verdict.verdict == "OK":
+                verdict = check.attested(check.run(model_digest, model_cid))
+                if cache and verdict.verdict == "OK" and not verdict.dissent:
                     cache.put(key, verdict.reason + " (cached)")
             verdicts.append(verdict)
             on_round(verdict)
@@ -148,6 +152,24 @@ class _RoundCheck:
         self._global: bool | Exception | None = None
         self.max_bytes = history.limits.max_update_bytes
         self.task_id = history.created.task_id
+        # the re-derived truth, once known: outcomes, global digest (b"": the rules fail the round; None: unknown to
+        # this auditor) and the submissions it could not judge; the committee's attestations are compared with it
+        self._truth: tuple[list[str], bytes | None, frozenset[int]] | None = None
+
+    def attested(self, verdict: RoundVerdict) -> RoundVerdict:
+        """A committee round's verdict with its dissent: every attestation compared with the re-derived truth; a
+        MISMATCH names the members whose agreement made the recorded outcome."""
+        record = self.record
+        if not record.attestations or verdict.verdict == "OPEN":
+            return verdict
+        if self._truth is None:
+            note = "the committee's attestations were not compared: the round was not re-derived"
+            return replace(verdict, notes=[*verdict.notes, note])
+        outcomes, digest, unknown = self._truth
+        lines = dissent(record, outcomes, digest, unknown=unknown)
+        who = recorded_by(record)
+        reason = f"{verdict.reason} ({who})" if verdict.verdict == "MISMATCH" and who else verdict.reason
+        return replace(verdict, reason=reason, dissent=lines, notes=[*verdict.notes, *lines])
 
     def verdict(self, verdict: Verdict, reason: str, **extra: Any) -> RoundVerdict:
         final = self.record.finalized
@@ -205,7 +227,7 @@ class _RoundCheck:
         if overrun:
             return self.verdict("MISMATCH", overrun)
         failed = record.failed
-        if failed is not None and not (failed.closed_by == record.aggregator and record.reasons):
+        if failed is not None and not (self._failure_is_recorded_by_aggregator() and record.reasons):
             return self.verdict(
                 "FAILED", self._private_failure_reason(settings), notes=self._ignored_reasons()
             )
@@ -218,6 +240,13 @@ class _RoundCheck:
             judgement = self._private_judgement(settings, base_digest, base_cid)
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
+        unknown = frozenset(i for i, o in enumerate(judgement.outcomes) if o == "unavailable")
+        known = not (judgement.unfetched or unknown)
+        self._truth = (
+            judgement.outcomes,
+            (b"" if judgement.failure else judgement.digest) if known else None,
+            unknown,
+        )
         checks = [
             SubmissionCheck(i, u.participant, u.num_samples, was, now, 0.0, *_judge_outcome(was, now))
             for i, (u, was, now) in enumerate(
@@ -361,17 +390,29 @@ class _RoundCheck:
         Anyone may fail a round below quorum, or after its grace period; the reasons a non-aggregator sends
         then are nobody's claim and are not checked.
         """
-        failed = self.record.failed
-        assert failed is not None
-        return failed.closed_by == self.record.aggregator and (
+        return self._failure_is_recorded_by_aggregator() and (
             len(self.record.submissions) >= self.history.created.quorum or bool(self.record.reasons)
         )
+
+    def _failure_is_recorded_by_aggregator(self) -> bool:
+        """Whether the round's failure is its aggregator's act: the task's aggregator closed it, or, in a committee
+        task, the committee's threshold-th agreeing attestation did (anyone else's failure is nobody's claim)."""
+        record = self.record
+        failed = record.failed
+        assert failed is not None
+        if record.committee is not None:
+            return record.attested_close is not None
+        return failed.closed_by == record.aggregator
 
     def _ignored_reasons(self) -> list[str]:
         """A note when the round's failure carries reasons from someone who was not its aggregator."""
         sender = self.record.ignored_reasons_by
         if not sender:
             return []
+        if self.record.committee is not None:
+            return [
+                f"reasons given by {sender} outside a committee attestation are not outcomes and were ignored"
+            ]
         return [f"reasons given by {sender}, who is not the aggregator, are not outcomes and were ignored"]
 
     def _failure_reason(self) -> str:
@@ -388,10 +429,11 @@ class _RoundCheck:
         excluded_by_events = event_reasons(
             inputs
         )  # an event reason comes first: `unavailable` cannot replace it
+        refuted = refuted_unavailable(self.record)  # a member's attestation proves the content was fetched
         fixed = {
             i: "unavailable"
             for i, outcome in enumerate(recorded)
-            if outcome == "unavailable" and i not in excluded_by_events
+            if outcome == "unavailable" and i not in excluded_by_events and i not in refuted
         }
         fetcher = RoundFetcher(
             self.store, max_bytes=self.max_bytes, per_update=self.timeout, budget=self._remaining()
@@ -402,7 +444,15 @@ class _RoundCheck:
             judgement = self.judge(inputs, base, lambda update: self._fetched[update.cid].read(), fixed)
             if final is not None:  # checked after the re-derivation: its bytes never sit beside the sums
                 self._global = self._check_global(self._fetched[final.global_cid], final.global_digest)
+        unknown = frozenset(
+            i for i, o in enumerate(judgement.outcomes) if o == "unavailable" and i not in fixed
+        )
+        self._truth = (judgement.outcomes, None if unknown else judgement.digest, unknown)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
+        for index, members in refuted.items():
+            note = refutation_note(self.record, index, members)
+            checks[index] = replace(checks[index], status="mismatch", note=note)
+            notes = [n for n in notes if not n.startswith(f"{checks[index].participant} (#{index}):")]
         bad = [c for c in checks if c.status == "mismatch"]
         if bad:
             first = bad[0]

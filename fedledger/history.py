@@ -63,11 +63,44 @@ class RoundHistory:
     @property
     def ignored_reasons_by(self) -> str:
         """Who sent a ``RoundFailed``'s reasons without being the task's aggregator at the close ("" if nobody):
-        only the aggregator records outcomes; anyone else's reasons (a stranger's, the owner's) are not outcomes."""
+        only the aggregator records outcomes; anyone else's reasons (a stranger's, the owner's) are not outcomes.
+        In a committee task only the committee records them: a failure closed by its threshold-th attestation."""
         failed = self.failed
-        if failed is None or not failed.reasons or failed.closed_by.lower() == self.aggregator.lower():
+        if failed is None or not failed.reasons:
+            return ""
+        if self.committee is not None:
+            return "" if self.attested_close else failed.closed_by
+        if failed.closed_by.lower() == self.aggregator.lower():
             return ""
         return failed.closed_by
+
+    @property
+    def attested_close(self) -> rec.RoundAttested | None:
+        """The attestation that closed the round (its RoundFinalized or RoundFailed came in the same transaction:
+        the committee's threshold-th agreeing attestation), or None."""
+        closed = self.finalized or self.failed
+        if closed is None:
+            return None
+        return next((a for a in self.attestations if a.at.tx_hash == closed.at.tx_hash), None)
+
+    @property
+    def current_attestations(self) -> list[rec.RoundAttested]:
+        """The round's attestations by the committee in force (``committee``): those after its CommitteeChanged;
+        an earlier committee's no longer count on-chain."""
+        committee = self.committee
+        if committee is None:
+            return []
+        since = (committee.at.block_number, committee.at.log_index)
+        return [a for a in self.attestations if (a.at.block_number, a.at.log_index) > since]
+
+    @property
+    def agreeing(self) -> list[str]:
+        """The members whose current attestation is the recorded outcome (digest and reasons), in chain order."""
+        closing = self.attested_close
+        if closing is None:
+            return []
+        key = (closing.global_digest, closing.reasons)
+        return [a.member for a in self.current_attestations if (a.global_digest, a.reasons) == key]
 
     @property
     def reasons(self) -> bytes:
@@ -279,6 +312,38 @@ def _round_json(
         "ignored_reasons_by": r.ignored_reasons_by or None,  # reasons sent by a non-aggregator: not outcomes
         "aggregator": r.aggregator or None,
         "private": _private_round_json(private, r),
+        "attestations": _attestations_json(r),
+    }
+
+
+def _attestations_json(r: RoundHistory) -> list[dict[str, Any]]:
+    """A committee round's attestations in chain order. ``agrees``: same digest and outcomes as the recorded
+    outcome (None while the round is open, or when it closed without an attestation); ``current``: made by
+    the committee in force at the close (an earlier committee's no longer count)."""
+    closing = r.attested_close
+    current = {a.at for a in r.current_attestations}
+    return [
+        {
+            "member": a.member,
+            "global_digest": digest_hex(a.global_digest) if any(a.global_digest) else None,
+            "global_cid": a.global_cid or None,
+            "outcomes": decode_outcomes(a.reasons),
+            "agrees": (a.global_digest, a.reasons) == (closing.global_digest, closing.reasons)
+            if closing is not None
+            else None,
+            "current": a.at in current,
+            "block": a.at.block_number,
+        }
+        for a in r.attestations
+    ]
+
+
+def _committee_json(c: rec.CommitteeChanged) -> dict[str, Any]:
+    return {
+        "members": list(c.members),
+        "threshold": c.threshold,
+        "epoch": c.epoch,
+        "block": c.at.block_number,
     }
 
 
@@ -379,4 +444,7 @@ def history_json(history: TaskHistory) -> dict[str, Any]:
         "rounds": [_round_json(history, r, private) for r in history.rounds],
         "privacy": _privacy_json(history, private),
         "finished": history.finished.last_round if history.finished else None,
+        # aggregator committees (README, "Aggregator committees"): the one in force now, and every change
+        "committee": _committee_json(history.committees[-1]) if history.committees else None,
+        "committee_changes": [_committee_json(c) for c in history.committees],
     }

@@ -1,4 +1,5 @@
-"""`fedledger aggregate [--watch]`: close rounds as the task's aggregator, resuming from chain state."""
+"""`fedledger aggregate [--watch]`: close rounds as the task's aggregator (or attest them as a member of its
+committee), resuming from chain state."""
 
 from __future__ import annotations
 
@@ -51,10 +52,19 @@ def outcome_json(outcome: RoundOutcome) -> dict[str, Any]:
         "global_cid": outcome.global_cid or None,
         "gas": outcome.tx.gas_used if outcome.tx else None,
         "tx": outcome.tx.tx_hash if outcome.tx else None,
+        "attested": outcome.attested,  # committee task: this member's attestRound
+        "closed": outcome.closed,  # the transaction closed the round (false: an attestation awaiting agreement)
     }
 
 
 def _say(outcome: RoundOutcome) -> None:
+    if outcome.attested:
+        what = "a failure" if outcome.failed else f"global {digest_hex(outcome.global_digest)}"
+        state = "the round closed on it" if outcome.closed else "waiting for the committee to agree"
+        output.say(f"attested round {outcome.round} of task {outcome.task_id}: {what}; {state}")
+        for e in outcome.excluded:
+            output.say(f"  excluded update #{e.index} from {e.participant}: {e.reason}: {e.detail}")
+        return
     if outcome.failed:
         why = "too few valid updates" if outcome.excluded else "below quorum"
         output.say(f"round {outcome.round} of task {outcome.task_id} closed as FAILED ({why})")

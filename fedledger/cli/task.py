@@ -53,17 +53,36 @@ def _initial_model_bytes(dataset: str, model_file: Path | None, seed: int) -> by
     return codec.encode(initial_model(load_dataset(dataset, seed=seed), seed=seed))  # type: ignore[arg-type]
 
 
-def _members(ctx: Context, participants: str) -> list[str]:
-    """Resolve and check the allowlist before anything is sent: no duplicates, no zero address."""
+def _members(ctx: Context, participants: str, flag: str = "--participants") -> list[str]:
+    """Resolve and check the allowlist (or a committee) before anything is sent: no duplicates, no zero address."""
     members = [resolve_address(ctx.w3, p.strip()) for p in participants.split(",") if p.strip()]
     seen: set[str] = set()
     for member in members:
         if int(member, 16) == 0:
-            raise ConfigurationError("--participants names the zero address, which can never sign")
-        if member in seen:
-            raise ConfigurationError(f"--participants names {member} twice")
-        seen.add(member)
+            raise ConfigurationError(f"{flag} names the zero address, which can never sign")
+        if member.lower() in seen:
+            raise ConfigurationError(f"{flag} names {member} twice")
+        seen.add(member.lower())
     return members
+
+
+MAX_COMMITTEE = 16  # the contract's largest committee
+
+
+def _committee(ctx: Context, aggregators: str, threshold: int | None) -> tuple[list[str], int]:
+    """Resolve and check an aggregator committee: 1..16 distinct members, 1 <= threshold <= members (default:
+    a majority, n // 2 + 1)."""
+    members = _members(ctx, aggregators, "--aggregators")
+    if not members:
+        raise ConfigurationError("--aggregators names nobody: give ADDR,ADDR,... or dev account numbers")
+    if len(members) > MAX_COMMITTEE:
+        raise ConfigurationError(f"--aggregators names {len(members)} members; a committee has at most 16")
+    k = len(members) // 2 + 1 if threshold is None else threshold
+    if not 1 <= k <= len(members):
+        raise ConfigurationError(
+            f"--threshold {k} must be between 1 and the {len(members)} members of --aggregators"
+        )
+    return members, k
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,8 @@ class TaskRequest:
     limits: TaskLimits
     max_samples: int | None = None  # as given: None means the flag was left out
     privacy: PrivacyRequest = field(default_factory=PrivacyRequest)
+    aggregators: str = ""  # a committee (README, "Aggregator committees"); "" for a single aggregator
+    committee_threshold: int | None = None  # None: a majority of --aggregators
 
 
 def _parameter_count(data: bytes) -> int:
@@ -160,16 +181,34 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         raise ConfigurationError(
             f"quorum {request.quorum} is larger than the {len(members)} participants given"
         )
-    # The aggregator defaults to whoever signs (not to dev account 0, which on a real chain is nobody's).
+    committee: tuple[list[str], int] | None = None
+    if request.aggregators:
+        if request.aggregator is not None:
+            raise ConfigurationError(
+                "give --aggregator (one aggregator) or --aggregators (a committee), not both"
+            )
+        committee = _committee(ctx, request.aggregators, request.committee_threshold)
+    elif request.committee_threshold is not None:
+        raise ConfigurationError(
+            "--threshold is the number of --aggregators that must agree: give --aggregators"
+        )
+    # The aggregator defaults to whoever signs (not to dev account 0, which on a real chain is nobody's); a
+    # committee task records its first member (rounds close by the committee's attestations, not by it).
     aggregator_address = (
-        resolve_address(ctx.w3, request.aggregator) if request.aggregator is not None else ctx.signer.address
+        committee[0][0]
+        if committee
+        else resolve_address(ctx.w3, request.aggregator)
+        if request.aggregator is not None
+        else ctx.signer.address
     )
     if len(data) > request.limits.max_update_bytes:
         raise ConfigurationError(
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
     _check_abuse(request, spec)
-    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + (plan is not None))
+    ctx.ledger.require_funds(
+        ctx.signer, transactions=2 + len(members) + (plan is not None) + (committee is not None)
+    )
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
         ctx.signer,
@@ -181,6 +220,8 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         strategy=spec,
         limits=request.limits,
     )
+    if committee is not None:  # right after creation: no round may close by a single aggregator first
+        ctx.ledger.set_committee(ctx.signer, task_id, *committee)
     if plan is not None:  # before the participants and the first round: the contract allows it only then
         task = plan.task
         ctx.ledger.configure_privacy(
@@ -198,7 +239,7 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
     if request.open_round:
         ctx.ledger.open_round(ctx.signer, task_id)
     _report_created(
-        request, task_id, cid, data, members, spec, aggregator_address, plan, tx.gas_used, as_json
+        request, task_id, cid, data, members, spec, aggregator_address, plan, tx.gas_used, as_json, committee
     )
 
 
@@ -213,6 +254,7 @@ def _report_created(
     plan: PrivacyPlan | None,
     gas: int,
     as_json: bool,
+    committee: tuple[list[str], int] | None = None,
 ) -> None:
     if as_json:
         output.emit_json(
@@ -226,6 +268,7 @@ def _report_created(
                 "gas": gas,
                 "quorum": request.quorum,
                 "privacy": plan.json() if plan else None,
+                "committee": {"members": committee[0], "threshold": committee[1]} if committee else None,
             }
         )
     else:
@@ -235,6 +278,10 @@ def _report_created(
         )
         if plan is not None:
             output.say(_describe_plan(plan))
+        if committee is not None:
+            output.say(
+                f"aggregator committee: {committee[1]} of {', '.join(committee[0])} must attest the same outcome"
+            )
         output.say(str(task_id))
 
 
@@ -257,6 +304,22 @@ def create(
     participants: Annotated[str, typer.Option(help="Comma-separated addresses or dev account numbers.")] = "",
     aggregator: Annotated[
         str | None, typer.Option(help="Aggregator address or dev account number (default: the signer).")
+    ] = None,
+    aggregators: Annotated[
+        str,
+        typer.Option(
+            help="A committee of aggregators instead of one: comma-separated addresses or dev account numbers "
+            "(at most 16); a round closes when --threshold of them attest the same outcome."
+        ),
+    ] = "",
+    committee_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            min=1,
+            max=MAX_COMMITTEE,
+            help="With --aggregators: how many members must agree (default: a majority, n // 2 + 1).",
+        ),
     ] = None,
     quorum: Annotated[
         int | None,
@@ -415,6 +478,8 @@ def create(
             dp_delta,
             max_rounds,
         ),
+        aggregators,
+        committee_threshold,
     )
     ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
     run_command(lambda: _create(ctx, request, json_))
@@ -442,6 +507,44 @@ def set_aggregator(
             output.emit_json({"task_id": task, "aggregator": address, "gas": tx.gas_used})
         else:
             output.say(f"task {task} is now aggregated by {address}")
+
+    run_command(body)
+
+
+@app.command("set-committee")
+def set_committee(
+    task: TaskOpt,
+    aggregators: Annotated[
+        str, typer.Option(help="The new committee: comma-separated addresses or dev account numbers.")
+    ],
+    committee_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            min=1,
+            max=MAX_COMMITTEE,
+            help="How many members must agree (default: a majority, n // 2 + 1).",
+        ),
+    ] = None,
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    account: AccountOpt = None,
+    key_file: KeyFileOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Replace the task's aggregator committee (owner only); attestations of the old one no longer count."""
+
+    def body() -> None:
+        ctx = Context(rpc_url, contract, None, account, key_file)
+        members, k = _committee(ctx, aggregators, committee_threshold)
+        tx = ctx.ledger.set_committee(ctx.signer, task, members, k)
+        _, _, epoch = ctx.ledger.committee(task)
+        if json_:
+            output.emit_json(
+                {"task_id": task, "members": members, "threshold": k, "epoch": epoch, "gas": tx.gas_used}
+            )
+        else:
+            output.say(f"task {task}: {k} of {', '.join(members)} must now attest each round (epoch {epoch})")
 
     run_command(body)
 
@@ -482,8 +585,10 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         state["model_digest"] = codec.digest_hex(state["model_digest"])
         state["now"] = ledger.block_timestamp()
         privacy = private_status(ledger, record)
+        members, k, epoch = ledger.committee(task)
+        committee = {"members": members, "threshold": k, "epoch": epoch} if members else None
         if json_:
-            output.emit_json({**state, "privacy": privacy})
+            output.emit_json({**state, "privacy": privacy, "committee": committee})
             return
         limits = state.pop("limits")
         rows: list[list[object]] = [[k, v] for k, v in state.items() if k not in ("deadline", "now")]
@@ -492,6 +597,8 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         rows.append(["latest block time", describe(state["now"])])
         if privacy is not None:
             rows += private_rows(privacy)
+        if committee is not None:
+            rows.append(["committee", f"{k} of {', '.join(members)} (epoch {epoch})"])
         output.table(f"task {task}", ["field", "value"], rows)
 
     run_command(body)

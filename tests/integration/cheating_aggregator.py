@@ -1,0 +1,45 @@
+"""A committee member that lies, run as its own process: `python cheating_aggregator.py TASK ACCOUNT INDEX`.
+
+It is the library's own coordinator with one patched line of judgement: submission INDEX is declared
+``unavailable`` (content it could fetch like everyone else), and the global model is aggregated without it, as a
+consistent liar would. It waits until the round can close, attests once, and prints its outcome as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import aggregator.coordinator as coordinator_module
+from aggregator.coordinator import Coordinator, RoundNotReadyError
+from aggregator.judge import judge_round
+from fedledger.cli.aggregate import outcome_json
+from fedledger.cli.options import Context
+from fedledger.rounds import Judgement
+
+
+def main(task: int, account: str, index: int) -> None:
+    def lying_judge(
+        inputs: Any, base: Any, fetch: Any, fixed: Any = None, on_progress: Any = None
+    ) -> Judgement:
+        return judge_round(inputs, base, fetch, {**(fixed or {}), index: "unavailable"})
+
+    coordinator_module.judge_round = lying_judge  # type: ignore[assignment]
+    ctx = Context(None, None, None, account, None)
+    coordinator = Coordinator(ctx.ledger, ctx.store, ctx.signer)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            outcome = coordinator.close_round(task)
+            break
+        except RoundNotReadyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    print(json.dumps(outcome_json(outcome)))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
