@@ -79,8 +79,9 @@ def private_task_of(ledger: Ledger, task_id: int) -> PrivateTask | None:
     return task
 
 
-class _Round:
-    """One participant in one private round: its secrets, and the chain reads it needs between steps."""
+class PrivateSteps:
+    """One participant in one private round: its secrets, each step's transaction, and the chain reads it needs
+    between steps (``node train`` runs them with waits in between; the demo runs every participant's in lockstep)."""
 
     def __init__(
         self,
@@ -216,7 +217,7 @@ class _Round:
         return cid, tx.gas_used, roles
 
 
-def _local_update(
+def local_update(
     base: dict[str, np.ndarray],
     task: TaskState,
     split: DatasetSplit,
@@ -280,7 +281,7 @@ def run_private_round(
         )
     x, _ = data
     num_samples = min(len(x), cap) if cap else len(x)
-    step = _Round(ledger, store, signer, task_id, private, on_progress, poll)
+    step = PrivateSteps(ledger, store, signer, task_id, private, on_progress, poll)
     result = PrivateSubmission(task_id, step.round, signer.address, num_samples)
     result.gas["keys"] = step.advertise()
     if drop_after == "keys":
@@ -298,7 +299,7 @@ def run_private_round(
         store, task.model_cid, task.model_digest, fetch_timeout, max_bytes=task.limits.max_update_bytes
     )
     on_progress(f"training round {task.round} on {len(x)} samples")
-    update = _local_update(base, task, split, data, train_config, model_config or model_config_for(split))
+    update = local_update(base, task, split, data, train_config, model_config or model_config_for(split))
     step.wait_past(SHARES)
     result.cid, result.digest, result.gas["upload"] = step.upload(update, num_samples)
     if drop_after == "upload":
