@@ -26,7 +26,7 @@ from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.privacy.dp import add_noise, check_headroom, noise_rng, participant_sigma
 from fedledger.privacy.errors import PrivacyError
 from fedledger.privacy.masks import RoundRef, generate_keypair, mask_update, new_self_seed, seed_commitment
-from fedledger.privacy.phases import KEYS, PHASE_NAMES, SHARES, UPLOADS, phase_at, phase_end
+from fedledger.privacy.phases import KEYS, PHASE_NAMES, SETTLE, SHARES, UPLOADS, phase_at, phase_end
 from fedledger.privacy.quantize import encode_update
 from fedledger.privacy.transcript import (
     Roles,
@@ -119,12 +119,19 @@ class PrivateSteps:
         )
 
     def wait_past(self, phase: int) -> None:
-        """Wait until the round's phase is later than ``phase`` (bounded by that phase's deadline + SLACK)."""
+        """Wait until the round's phase is later than ``phase`` (bounded by that phase's deadline + SLACK).
+
+        A phase that ends by its deadline is over for sure once the chain's own latest block is past it; on a
+        chain that mines only on demand that block may never come, so the wall clock decides then, after
+        ``SETTLE`` more seconds: a block stamped just before the deadline can still be published just after it,
+        and every participant must read the same postings."""
         view = self.ledger.private_view(self.task_id, self.me)
         task = self.ledger.get_task(self.task_id)
         limit = phase_end(view, task, phase) + SLACK
         announced = False
-        while phase_at(view, task, self.ledger.next_block_time(view.timestamp)) <= phase:
+        while phase_at(view, task, view.timestamp) <= phase:
+            if phase_at(view, task, time.time() - SETTLE) > phase:
+                return  # the wall clock, past the deadline by SETTLE seconds
             if task.round != self.round:
                 raise FedLedgerError(f"round {self.round} of task {self.task_id} closed while it waited")
             if time.time() > limit:
@@ -243,6 +250,32 @@ def local_update(
     if not np.isfinite(update).all():
         raise SubmissionRefusedError("the trained update has NaN or infinite values; nothing was uploaded")
     return update
+
+
+def wait_for_keys_phase(
+    ledger: Ledger,
+    task_id: int,
+    account: str,
+    timeout: float,
+    on_progress: Callable[[str], None] = lambda message: None,
+    poll: float = 1.0,
+) -> None:
+    """Wait (at most ``timeout`` seconds) until the task has a round in its keys phase that ``account`` has not
+    joined yet: a participant started before its round opens joins it as soon as it does."""
+    stop = time.time() + timeout
+    on_progress(f"waiting for a round of task {task_id} to open its keys phase (at most {timeout:g} s)")
+    while True:
+        view = ledger.participant_view(task_id, account)
+        private = ledger.private_view(task_id, account)
+        now = ledger.next_block_time(view.timestamp)
+        if view.task.round_open and not private.posted_keys and phase_at(private, view.task, now) == KEYS:
+            return
+        if time.time() > stop:
+            raise SubmissionRefusedError(
+                f"no round of task {task_id} opened its keys phase within {timeout:g} s; run `node train` again "
+                "when the owner or aggregator opens one"
+            )
+        time.sleep(poll)
 
 
 def run_private_round(
