@@ -12,6 +12,7 @@ way and sends ``attestRound`` with that outcome instead; the round closes on the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -26,7 +27,7 @@ from fedledger.history import RoundHistory, TaskHistory, task_history
 from fedledger.inclusion import encode_outcomes
 from fedledger.ledger import Ledger, Signer
 from fedledger.privacy.errors import PrivacyError
-from fedledger.privacy.phases import CLOSED, PHASE_NAMES, phase_at, phase_end
+from fedledger.privacy.phases import CLOSED, PHASE_NAMES, SETTLE, phase_at, phase_end
 from fedledger.private_rounds import PrivateSettings, judge_private_round, private_settings
 from fedledger.records import CommitteeChanged, TaskState, TxResult, UpdateSubmitted
 from fedledger.rounds import Judgement, effective_weights, round_inputs
@@ -183,7 +184,9 @@ class Coordinator:
     ) -> RoundOutcome:
         """Close a private round once its phases are over: finalize the unmasked sum, or fail it naming why."""
         view = self.ledger.private_view(task.task_id, self.signer.address)
-        phase = phase_at(view, task, self.ledger.next_block_time(latest))
+        phase = phase_at(view, task, view.timestamp)  # what the chain's own latest block says
+        if phase != CLOSED:  # a chain that mines on demand: the wall clock, once a late block can no longer come
+            phase = phase_at(view, task, time.time() - SETTLE)
         if phase != CLOSED:
             raise RoundNotReadyError(
                 f"round {task.round} of task {task.task_id} is in its {PHASE_NAMES[phase]} phase until "

@@ -26,7 +26,7 @@ from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.privacy.dp import add_noise, check_headroom, noise_rng, participant_sigma
 from fedledger.privacy.errors import PrivacyError
 from fedledger.privacy.masks import RoundRef, generate_keypair, mask_update, new_self_seed, seed_commitment
-from fedledger.privacy.phases import KEYS, PHASE_NAMES, SHARES, UPLOADS, phase_at, phase_end
+from fedledger.privacy.phases import KEYS, PHASE_NAMES, SETTLE, SHARES, UPLOADS, phase_at, phase_end
 from fedledger.privacy.quantize import encode_update
 from fedledger.privacy.transcript import (
     Roles,
@@ -79,8 +79,9 @@ def private_task_of(ledger: Ledger, task_id: int) -> PrivateTask | None:
     return task
 
 
-class _Round:
-    """One participant in one private round: its secrets, and the chain reads it needs between steps."""
+class PrivateSteps:
+    """One participant in one private round: its secrets, each step's transaction, and the chain reads it needs
+    between steps (``node train`` runs them with waits in between; the demo runs every participant's in lockstep)."""
 
     def __init__(
         self,
@@ -118,12 +119,19 @@ class _Round:
         )
 
     def wait_past(self, phase: int) -> None:
-        """Wait until the round's phase is later than ``phase`` (bounded by that phase's deadline + SLACK)."""
+        """Wait until the round's phase is later than ``phase`` (bounded by that phase's deadline + SLACK).
+
+        A phase that ends by its deadline is over for sure once the chain's own latest block is past it; on a
+        chain that mines only on demand that block may never come, so the wall clock decides then, after
+        ``SETTLE`` more seconds: a block stamped just before the deadline can still be published just after it,
+        and every participant must read the same postings."""
         view = self.ledger.private_view(self.task_id, self.me)
         task = self.ledger.get_task(self.task_id)
         limit = phase_end(view, task, phase) + SLACK
         announced = False
-        while phase_at(view, task, self.ledger.next_block_time(view.timestamp)) <= phase:
+        while phase_at(view, task, view.timestamp) <= phase:
+            if phase_at(view, task, time.time() - SETTLE) > phase:
+                return  # the wall clock, past the deadline by SETTLE seconds
             if task.round != self.round:
                 raise FedLedgerError(f"round {self.round} of task {self.task_id} closed while it waited")
             if time.time() > limit:
@@ -216,7 +224,7 @@ class _Round:
         return cid, tx.gas_used, roles
 
 
-def _local_update(
+def local_update(
     base: dict[str, np.ndarray],
     task: TaskState,
     split: DatasetSplit,
@@ -242,6 +250,32 @@ def _local_update(
     if not np.isfinite(update).all():
         raise SubmissionRefusedError("the trained update has NaN or infinite values; nothing was uploaded")
     return update
+
+
+def wait_for_keys_phase(
+    ledger: Ledger,
+    task_id: int,
+    account: str,
+    timeout: float,
+    on_progress: Callable[[str], None] = lambda message: None,
+    poll: float = 1.0,
+) -> None:
+    """Wait (at most ``timeout`` seconds) until the task has a round in its keys phase that ``account`` has not
+    joined yet: a participant started before its round opens joins it as soon as it does."""
+    stop = time.time() + timeout
+    on_progress(f"waiting for a round of task {task_id} to open its keys phase (at most {timeout:g} s)")
+    while True:
+        view = ledger.participant_view(task_id, account)
+        private = ledger.private_view(task_id, account)
+        now = ledger.next_block_time(view.timestamp)
+        if view.task.round_open and not private.posted_keys and phase_at(private, view.task, now) == KEYS:
+            return
+        if time.time() > stop:
+            raise SubmissionRefusedError(
+                f"no round of task {task_id} opened its keys phase within {timeout:g} s; run `node train` again "
+                "when the owner or aggregator opens one"
+            )
+        time.sleep(poll)
 
 
 def run_private_round(
@@ -280,7 +314,7 @@ def run_private_round(
         )
     x, _ = data
     num_samples = min(len(x), cap) if cap else len(x)
-    step = _Round(ledger, store, signer, task_id, private, on_progress, poll)
+    step = PrivateSteps(ledger, store, signer, task_id, private, on_progress, poll)
     result = PrivateSubmission(task_id, step.round, signer.address, num_samples)
     result.gas["keys"] = step.advertise()
     if drop_after == "keys":
@@ -298,7 +332,7 @@ def run_private_round(
         store, task.model_cid, task.model_digest, fetch_timeout, max_bytes=task.limits.max_update_bytes
     )
     on_progress(f"training round {task.round} on {len(x)} samples")
-    update = _local_update(base, task, split, data, train_config, model_config or model_config_for(split))
+    update = local_update(base, task, split, data, train_config, model_config or model_config_for(split))
     step.wait_past(SHARES)
     result.cid, result.digest, result.gas["upload"] = step.upload(update, num_samples)
     if drop_after == "upload":

@@ -197,6 +197,15 @@ def train(
     ipfs_api: IpfsOpt = None,
     account: AccountOpt = None,
     key_file: KeyFileOpt = None,
+    wait_round: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=86_400,
+            help="Private tasks: wait up to this many seconds for a round to open its keys phase (default 0: "
+            "join the open round now or stop).",
+        ),
+    ] = 0,
     drop_after: Annotated[
         str | None,
         typer.Option(
@@ -216,7 +225,7 @@ def train(
         require_extra("node", "`fedledger node train`")
         from fl_node.data import load_dataset, partition
         from fl_node.participant import train_and_submit
-        from fl_node.private_round import private_task_of, run_private_round
+        from fl_node.private_round import private_task_of, run_private_round, wait_for_keys_phase
         from fl_node.threads import configure_torch_threads
         from fl_node.train import TrainConfig
 
@@ -236,6 +245,8 @@ def train(
             split = load_dataset(dataset, seed=seed)  # type: ignore[arg-type]
             data = partition(split, n, k, seed=seed)
             if private is not None:
+                if wait_round:
+                    wait_for_keys_phase(ctx.ledger, task, ctx.signer.address, wait_round, show)
                 result = run_private_round(
                     ctx.ledger,
                     ctx.store,

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
@@ -32,14 +31,13 @@ from fedledger.explorer import write_report as write_page
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.privacy.plan import PrivacyRequest, plan_privacy
-from fedledger.privacy.transcript import flatten
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
-from fedledger.strategy_spec import parse_canonical, parse_spec
-from fl_node.data import DatasetSplit, load_dataset, partition
-from fl_node.model import initial_model, model_config_for
+from fedledger.strategy_spec import parse_spec
+from fl_node.data import load_dataset, partition
+from fl_node.model import initial_model
 from fl_node.participant import train_and_submit
-from fl_node.train import Metric, TrainConfig, centralised_baseline, compute_gradient, evaluate, train_local
+from fl_node.train import Metric, TrainConfig, centralised_baseline, evaluate
 
 Progress = Callable[[str], None]
 DEMO_ROUND_SECONDS = 3600
@@ -89,33 +87,6 @@ class DemoReport:
 
 def _metric(metric: Metric) -> dict[str, Any]:
     return {"name": metric.name, "value": round(metric.value, 6), "higher_is_better": metric.higher_is_better}
-
-
-def _private_trainer(
-    ledger: Ledger,
-    store: LocalStore,
-    task_id: int,
-    split: DatasetSplit,
-    shards: list[tuple[np.ndarray, np.ndarray]],
-    train_config: TrainConfig,
-) -> Callable[[int], tuple[npt.NDArray[np.float32], int]]:
-    """Participant k's flat update on the round's base model: the trained model minus the base (FedAvg), or
-    ``-lr * gradient`` (FedSGD's step, which the private sum then averages)."""
-    task = ledger.get_task(task_id)
-    base = codec.decode(store.get(task.model_cid))
-    rule = parse_canonical(task.strategy)
-    model_cfg = model_config_for(split)
-
-    def train(k: int) -> tuple[npt.NDArray[np.float32], int]:
-        x, y = shards[k]
-        if rule.sends_gradients:
-            lr = float(rule.get("lr") or 0.0)
-            gradient = compute_gradient(base, model_cfg, x, y, split.task)
-            return (-lr * flatten(gradient).astype(np.float64)).astype(np.float32), len(x)
-        local = train_local(base, model_cfg, x, y, split.task, train_config)
-        return (flatten(local).astype(np.float64) - flatten(base)).astype(np.float32), len(x)
-
-    return train
 
 
 def run_demo(config: DemoConfig, on_progress: Progress = lambda message: None) -> DemoReport:
@@ -208,8 +179,9 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         private_gas: dict[str, int] = {}
         if plan is not None:
             on_progress(f"round {round_index}/{config.rounds}: keys, shares, masked uploads, unmask")
-            trainer = _private_trainer(ledger, store, task_id, split, shards, train_config)
-            steps = run_private_round(ledger, store, participants, task_id, plan.task, trainer)
+            steps = run_private_round(
+                ledger, store, participants, task_id, plan.task, split, shards, train_config, on_progress
+            )
             submit_gas = steps["upload"]
             private_gas = {f"{step}_mean": sum(g) // len(g) for step, g in steps.items()}
         for k, signer in enumerate(participants if plan is None else []):

@@ -165,6 +165,16 @@ class PrivateFederation:
             data = (rewrite or {}).get(i) or unmask_material(roles, m.address, opened)
             self.ledger.post_unmask(m.signer, self.task, self.round, sha256(data), self.store.put(data))
 
+    def everyone_steps_in(self, *, unmask: bool = True) -> list[int]:
+        """Every member advertises, shares and uploads (and unmasks): the round nobody drops out of."""
+        everyone = list(range(len(self.people)))
+        self.advertise(everyone)
+        self.post_shares(everyone)
+        self.upload(everyone)
+        if unmask:
+            self.unmask(everyone)
+        return everyone
+
     def travel(self, seconds: int) -> None:
         tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
         tester.time_travel(self.ledger.block_timestamp() + seconds)

@@ -53,11 +53,7 @@ def test_round_with_two_dropouts_finalizes_and_audits_ok(tmp_path: Path) -> None
 
 def test_all_in_round_closes_without_waiting(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=3, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     outcome = fed.close()
     assert not outcome.failed
     assert fed.round == 2
@@ -66,10 +62,7 @@ def test_all_in_round_closes_without_waiting(tmp_path: Path) -> None:
 
 def test_false_revealed_seed_is_named_and_outvoted(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=3, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
+    everyone = fed.everyone_steps_in(unmask=False)
     honest = fed.roles()
     liar = fed.members[0]
     bundles = {s.participant.lower(): fed.store.get(s.cid) for s in fed.record().shares}
@@ -107,11 +100,7 @@ def test_swapped_masked_upload_fails_the_round_and_the_audit_agrees(tmp_path: Pa
 
 def test_wrong_committed_model_is_a_mismatch(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     wrong = codec.encode({k: v + 1 for k, v in codec.decode(codec.encode(fed.members[0].delta)).items()})
     fed.ledger.finalize_round(
         fed.owner, fed.task, fed.round, global_digest=codec.model_digest(wrong), global_cid=fed.store.put(wrong),
@@ -124,11 +113,7 @@ def test_wrong_committed_model_is_a_mismatch(tmp_path: Path) -> None:
 
 def test_aggregator_failing_an_unmaskable_round_is_a_mismatch(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes(3))  # names nobody
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "MISMATCH"
@@ -137,11 +122,7 @@ def test_aggregator_failing_an_unmaskable_round_is_a_mismatch(tmp_path: Path) ->
 
 def test_a_claimed_unavailable_upload_is_taken_as_given_and_noted(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     fed.ledger.close_failed_round(fed.owner, fed.task, fed.round, reasons=bytes([0, 4, 0]))
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "FAILED"
@@ -150,11 +131,7 @@ def test_a_claimed_unavailable_upload_is_taken_as_given_and_noted(tmp_path: Path
 
 def test_aggregator_excluding_a_valid_upload_is_a_mismatch(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     fed.ledger.close_failed_round(
         fed.owner, fed.task, fed.round, reasons=bytes([0, 5, 0])
     )  # a false malformed
@@ -201,11 +178,7 @@ def test_an_outsider_with_every_public_byte_cannot_recover_an_update(tmp_path: P
 def test_dp_round_with_noise_finalizes_and_audits_ok(tmp_path: Path) -> None:
     params = "secagg:clip=1.0,scale_bits=16,noise=0.5,delta=1e-05,dim=9"
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    everyone = fed.everyone_steps_in()
     outcome = fed.close()
     assert not outcome.failed
     model = flatten(codec.decode(fed.store.get(outcome.global_cid)))
@@ -221,11 +194,7 @@ def test_round_beyond_the_epsilon_budget_is_a_mismatch(tmp_path: Path) -> None:
         "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=1.0"  # one round costs about 4.7
     )
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=1)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     assert not fed.close().failed
     (verdict,) = fed.verdicts()
     assert verdict.verdict == "MISMATCH"
@@ -236,11 +205,7 @@ def test_round_beyond_the_epsilon_budget_is_a_mismatch(tmp_path: Path) -> None:
 def test_audit_page_shows_the_privacy_loss(tmp_path: Path) -> None:
     params = "secagg:clip=1.0,scale_bits=16,noise=1.0,delta=1e-05,dim=9,budget=50.0"
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=5)
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
-    fed.unmask(everyone)
+    fed.everyone_steps_in()
     assert not fed.close().failed
     page = render_html(report_data(fed.ledger, fed.store, fed.task, judge_round))
     expected = PrivateTask.from_event(task_history(fed.ledger, fed.task).privacy, 50).epsilon_after(2)  # type: ignore[arg-type]
@@ -251,10 +216,7 @@ def test_audit_page_shows_the_privacy_loss(tmp_path: Path) -> None:
 def _forge_victim_seed_shares(fed: PrivateFederation) -> str:
     """Every holder reveals a share of the all-zero seed for member 1 (the same polynomial, so the shares agree
     with each other): returns the victim's address."""
-    everyone = [0, 1, 2]
-    fed.advertise(everyone)
-    fed.post_shares(everyone)
-    fed.upload(everyone)
+    everyone = fed.everyone_steps_in(unmask=False)
     roles = fed.roles()
     victim = fed.members[1].address
     fake = split(bytes(32), 2, 3)
