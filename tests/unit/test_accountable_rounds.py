@@ -21,7 +21,7 @@ from fedledger.inclusion import decode_outcomes, encode_outcomes
 from fedledger.ledger import Signer
 from fedledger.records import TaskLimits
 from fedledger.rounds import round_inputs
-from fedledger.sampling import sample_clients
+from fedledger.sampling import drawn_seed, sample_clients
 
 
 def _finalize_as(
@@ -310,7 +310,9 @@ def test_sampled_round_excludes_the_unsampled_and_the_audit_confirms_who_was_ask
     )
     record = task_history(fed.ledger, fed.task).rounds[0]
     assert record.opened is not None
-    asked = sample_clients(record.opened.seed, [p.address for p in fed.people], 3)
+    assert record.opened.seed == bytes(32)  # drawn at first use, from the hash of the block the round opened in
+    seed = drawn_seed(bytes.fromhex(record.opened.at.block_hash[2:]), fed.task, 1)
+    asked = sample_clients(seed, [p.address for p in fed.people], 3)
     assert record.sampled == asked
     # Execute: every participant submits anyway
     for who, person in enumerate(fed.people):
