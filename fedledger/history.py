@@ -279,7 +279,7 @@ def _round_json(
         "status": r.status,
         "deadline": r.opened.deadline if r.opened else None,
         "base_digest": digest_hex(r.opened.base_digest) if r.opened else None,
-        "seed": "0x" + r.opened.seed.hex() if r.opened else None,
+        "seed": "0x" + _seed_of(r).hex() if r.opened else None,
         "opened_block": r.opened.at.block_number if r.opened else None,
         "closed_block": closed.at.block_number if closed else None,
         "sampled": r.sampled,
@@ -406,6 +406,12 @@ def _spec_is_usable(spec: str) -> bool:
     except ConfigurationError:
         return False
     return True
+
+
+def _seed_of(r: RoundHistory) -> bytes:
+    """The seed that selects the round's clients (RoundSeeded's, else what RoundOpened implies)."""
+    assert r.opened is not None
+    return r.seeded.seed if r.seeded else _Replay.seed_of(r.opened)
 
 
 def history_json(history: TaskHistory) -> dict[str, Any]:
