@@ -29,9 +29,12 @@ from fedledger.cli.output import plural
 from fedledger.cli.private_status import private_rows, private_status
 from fedledger.cli.settings import read_model_file, resolve_address
 from fedledger.clock import describe, span
+from fedledger.commit_reveal import round_windows
 from fedledger.exceptions import ConfigurationError
+from fedledger.history import task_history
+from fedledger.ledger import Ledger
 from fedledger.privacy.plan import PrivacyPlan, PrivacyRequest, plan_privacy
-from fedledger.records import TaskLimits
+from fedledger.records import TaskLimits, TaskState
 from fedledger.strategy_spec import parse_spec
 
 app = typer.Typer(help="Create and inspect training tasks.", no_args_is_help=True)
@@ -82,6 +85,7 @@ class TaskRequest:
     limits: TaskLimits
     max_samples: int | None = None  # as given: None means the flag was left out
     privacy: PrivacyRequest = field(default_factory=PrivacyRequest)
+    reveal_period: int | None = None  # commit and reveal, with this many seconds to reveal (None: plain)
 
 
 def _parameter_count(data: bytes) -> int:
@@ -169,7 +173,13 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
     _check_abuse(request, spec)
-    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + (plan is not None))
+    if request.reveal_period is not None and plan is not None:
+        raise ConfigurationError(
+            "--commit-reveal and --privacy do not go together: a private round's uploads are masked, so no "
+            "participant can copy another's; leave out --commit-reveal"
+        )
+    extra = (plan is not None) + (request.reveal_period is not None)
+    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + extra)
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
         ctx.signer,
@@ -193,6 +203,8 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
             unmask_period=task.unmask_period,
             params=task.spec.canonical,
         )
+    if request.reveal_period is not None:  # like privacy: only before the first round
+        ctx.ledger.configure_commit_reveal(ctx.signer, task_id, request.reveal_period)
     if members:
         ctx.ledger.add_participants(ctx.signer, task_id, members)
     if request.open_round:
@@ -226,6 +238,9 @@ def _report_created(
                 "gas": gas,
                 "quorum": request.quorum,
                 "privacy": plan.json() if plan else None,
+                "commit_reveal": None
+                if request.reveal_period is None
+                else {"reveal_period": request.reveal_period},
             }
         )
     else:
@@ -235,6 +250,11 @@ def _report_created(
         )
         if plan is not None:
             output.say(_describe_plan(plan))
+        if request.reveal_period is not None:
+            output.say(
+                f"updates are committed before each deadline and revealed within {span(request.reveal_period)} "
+                "after it (commit and reveal)"
+            )
         output.say(str(task_id))
 
 
@@ -376,6 +396,16 @@ def create(
             help="Private: most rounds the task runs (default: none, or the DP budget's).",
         ),
     ] = None,
+    commit_reveal: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_DURATION,
+            metavar="SECONDS",
+            help="Register updates by commit and reveal, with SECONDS after each deadline to reveal: no "
+            "participant can copy another's update (README, 'Commit and reveal'). Not with --privacy.",
+        ),
+    ] = None,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
@@ -415,6 +445,7 @@ def create(
             dp_delta,
             max_rounds,
         ),
+        commit_reveal,
     )
     ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
     run_command(lambda: _create(ctx, request, json_))
@@ -482,8 +513,9 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         state["model_digest"] = codec.digest_hex(state["model_digest"])
         state["now"] = ledger.block_timestamp()
         privacy = private_status(ledger, record)
+        reveals = _commit_reveal_status(ledger, record, ledger.next_block_time(state["now"]))
         if json_:
-            output.emit_json({**state, "privacy": privacy})
+            output.emit_json({**state, "privacy": privacy, "commit_reveal": reveals})
             return
         limits = state.pop("limits")
         rows: list[list[object]] = [[k, v] for k, v in state.items() if k not in ("deadline", "now")]
@@ -492,9 +524,43 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         rows.append(["latest block time", describe(state["now"])])
         if privacy is not None:
             rows += private_rows(privacy)
+        if reveals is not None:
+            rows += _commit_reveal_rows(reveals)
         output.table(f"task {task}", ["field", "value"], rows)
 
     run_command(body)
+
+
+def _commit_reveal_status(ledger: Ledger, record: TaskState, now: int) -> dict[str, object] | None:
+    """A commit-reveal task's reveal period and its round's counts and windows (None: plain submissions)."""
+    windows = round_windows(task_history(ledger, record.task_id), record)
+    if windows is None:
+        return None
+    status: dict[str, object] = {"reveal_period": windows.reveal_period}
+    if record.round_open:
+        window = "commit" if windows.committing(now) else "reveal" if windows.revealing(now) else "closed"
+        status |= {
+            "window": window,  # commit, reveal, or closed (the round may close)
+            "expected": windows.expected,
+            "commits": windows.commits,
+            "reveals": windows.reveals,
+            "commit_end": windows.deadline,  # or earlier, once everyone committed
+            "reveal_end": windows.reveal_end,
+        }
+    return status
+
+
+def _commit_reveal_rows(status: dict[str, object]) -> list[list[object]]:
+    rows: list[list[object]] = [["commit and reveal", f"reveal period {span(int(str(status['reveal_period'])))}"]]
+    if "window" in status:
+        rows += [
+            ["window", status["window"]],
+            ["commitments", f"{status['commits']} of {status['expected']}"],
+            ["reveals", f"{status['reveals']} of {status['commits']}"],
+            ["commits until", describe(int(str(status["commit_end"]))) + " (or once everyone committed)"],
+            ["reveals until", describe(int(str(status["reveal_end"])))],
+        ]
+    return rows
 
 
 @app.command("list")
