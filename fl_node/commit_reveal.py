@@ -40,12 +40,12 @@ def commit_and_reveal(
     on_progress: Callable[[str], None] = lambda message: None,
     salt_file: Path | None = None,
     poll: float = POLL,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Submission:
     """Commit to ``data``'s digest, wait for the reveal window, then upload ``data`` and reveal.
 
     ``salt_file``: also keep the commitment's opening (task, round, digest, salt) there, written before the commit
-    is sent. Raises SubmissionRefusedError, before anything is sent, when the round no longer takes commitments.
+    is sent. ``sleep`` waits between polls (default: ``pause``). Raises SubmissionRefusedError, before anything is sent, when the round no longer takes commitments.
     """
     codec.decode(data)  # refuse to commit to anything that is not a canonical model
     digest = codec.model_digest(data)
@@ -68,12 +68,17 @@ def commit_and_reveal(
         write_atomic(salt_file, (json.dumps(opening, indent=2) + "\n").encode())
     commit_tx = ledger.commit_update(signer, task.task_id, task.round, commitment(digest, signer.address, salt))
     on_progress(f"round {task.round}: committed to the update (it stays unpublished until the reveal window)")
-    _wait_for_reveal(ledger, task, on_progress, poll, sleep)
+    _wait_for_reveal(ledger, task, on_progress, poll, sleep or pause)
     on_progress("uploading update")
     cid = store.put(data)
     tx = ledger.reveal_update(signer, task.task_id, task.round, digest, cid, num_samples, salt)
     on_progress(f"round {task.round}: update revealed")
     return Submission(task.task_id, task.round, signer.address, cid, digest, num_samples, tx, commit_tx)
+
+
+def pause(seconds: float) -> None:
+    """Wait between two reads of the chain (a test replaces it to move an embedded chain's clock instead)."""
+    time.sleep(seconds)
 
 
 def _windows(ledger: Ledger, task: TaskState) -> RevealWindows:
