@@ -97,8 +97,9 @@ class Coordinator:
             return f"task {task.task_id} has no open round"
         windows = round_windows(task_history(self.ledger, task.task_id), task)
         if windows is not None:  # commit and reveal: closable once every committer revealed, or at reveal_end
-            if windows.closable(self.ledger.next_block_time(latest)):
-                return None
+            now = self.ledger.next_block_time(latest)
+            if windows.failable(now) or (windows.closable(now) and task.submissions >= task.quorum):
+                return None  # (a round below quorum can only fail, which waits for the end of the reveals)
             return (
                 f"round {task.round} of task {task.task_id} is still running: {windows.commits} of "
                 f"{windows.expected} participants committed, {windows.reveals} revealed; reveals end "

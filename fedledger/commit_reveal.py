@@ -9,8 +9,9 @@ Windows of an open round (``deadline`` from RoundOpened, ``expected`` = the allo
 
 - committing while ``now < deadline`` and fewer than ``expected`` committed;
 - revealing from then until ``deadline + reveal_period``;
-- closable at ``deadline + reveal_period``, or earlier once the round stopped committing and every committer
-  revealed.
+- finalizable at ``deadline + reveal_period``, or earlier once the round stopped committing and every committer
+  revealed; failed (below quorum, or by the aggregator naming invalid updates) only from ``deadline +
+  reveal_period`` on.
 
 A node that mines on demand answers views at its latest block's timestamp, which can be long past on an idle
 chain: callers pass ``now`` from ``Ledger.next_block_time()``, the time the next block will have at least.
@@ -65,8 +66,12 @@ class RevealWindows:
         return not self.committing(now) and now < self.reveal_end
 
     def closable(self, now: int) -> bool:
-        """Whether the round may be finalized or failed at time ``now`` (the contract's rule)."""
+        """Whether the round may be finalized at time ``now`` (the contract's rule)."""
         return now >= self.reveal_end or (not self.committing(now) and self.reveals >= self.commits)
+
+    def failable(self, now: int) -> bool:
+        """Whether the round may be failed at time ``now``: only from the end of the reveal window on."""
+        return now >= self.reveal_end
 
 
 def round_windows(history: TaskHistory, task: TaskState) -> RevealWindows | None:

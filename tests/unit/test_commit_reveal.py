@@ -302,3 +302,19 @@ def test_an_honest_commit_and_reveal_costs_about_one_extra_transaction(chain: Ch
         print(f"\nsubmitUpdate {submitted.gas_used}; commitUpdate {committed.gas_used} + revealUpdate "
               f"{revealed.gas_used} = {committed.gas_used + revealed.gas_used}")  # fmt: skip
     assert revealed.gas_used - submitted.gas_used < 21_000
+
+
+def test_a_round_nobody_revealed_in_waits_for_the_reveal_window_before_it_fails(chain: Chain) -> None:
+    # Prepare: nobody commits; the deadline passes (the contract fails such a round only from deadline + reveal)
+    task = chain.create("--commit-reveal", str(REVEAL))
+    coordinator = Coordinator(chain.ledger, chain.store, Signer(chain.ledger.w3.eth.accounts[0]))
+    chain.travel(DURATION + 1)
+
+    # Execute
+    at_deadline = coordinator.readiness(chain.ledger.get_task(task))
+    chain.travel(REVEAL)
+    closed = chain.run_json("aggregate", "--task", str(task))
+
+    # Assert
+    assert at_deadline is not None and "0 of 3 participants committed" in at_deadline
+    assert closed["failed"] and chain.ledger.get_task(task).round == 2
