@@ -318,3 +318,28 @@ def test_a_round_nobody_revealed_in_waits_for_the_reveal_window_before_it_fails(
     # Assert
     assert at_deadline is not None and "0 of 3 participants committed" in at_deadline
     assert closed["failed"] and chain.ledger.get_task(task).round == 2
+
+
+def test_node_train_commits_before_it_uploads_and_keeps_the_opening_next_to_out(chain: Chain) -> None:
+    # Prepare: a one-participant digits task (its commit alone opens the reveal window)
+    created = chain.run_json(
+        "task", "create", "--participants", "1", "--quorum", "1", "--max-samples", "1000", "--dataset", "digits",
+        "--commit-reveal", str(REVEAL),
+    )  # fmt: skip
+    task, out = int(created["task_id"]), chain.tmp / "update.safetensors"
+
+    # Execute
+    trained = chain.run_json(
+        "node", "train", "--task", str(task), "--account", "1", "--dataset", "digits", "--epochs", "1",
+        "--out", str(out),
+    )  # fmt: skip
+
+    # Assert: one commitment, opened by the kept salt; the revealed digest is the kept file's
+    opening = json.loads((chain.tmp / "update.safetensors.reveal.json").read_text())
+    (committed,) = task_history(chain.ledger, task).rounds[0].commits
+    salt = bytes.fromhex(opening["salt"][2:])
+    assert created["commit_reveal"] == {"reveal_period": REVEAL}
+    assert trained["digest"] == opening["digest"] == codec.digest_hex(codec.model_digest(out.read_bytes()))
+    assert committed.commitment == commitment(codec.model_digest(out.read_bytes()), chain.person(1).address, salt)
+    assert trained["commit_tx"] == committed.at.tx_hash and trained["commit_gas"] > 0
+    assert [u.participant for u in chain.ledger.updates_submitted(task, 1)] == [chain.person(1).address]
