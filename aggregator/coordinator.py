@@ -20,6 +20,7 @@ from aggregator.judge import judge_round
 from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.clock import describe
+from fedledger.commit_reveal import round_windows
 from fedledger.exceptions import ChainError, FedLedgerError
 from fedledger.fetch import fetch_model
 from fedledger.fetching import DEFAULT_PER_UPDATE, RoundFetcher
@@ -101,6 +102,16 @@ class Coordinator:
         """
         if not task.round_open:
             return f"task {task.task_id} has no open round"
+        windows = round_windows(task_history(self.ledger, task.task_id), task)
+        if windows is not None:  # commit and reveal: closable once every committer revealed, or at reveal_end
+            now = self.ledger.next_block_time(latest)
+            if windows.failable(now) or (windows.closable(now) and task.submissions >= task.quorum):
+                return None  # (a round below quorum can only fail, which waits for the end of the reveals)
+            return (
+                f"round {task.round} of task {task.task_id} is still running: {windows.commits} of "
+                f"{windows.expected} participants committed, {windows.reveals} revealed; reveals end "
+                f"{describe(windows.reveal_end)}"
+            )
         expected = task.participant_count
         if task.limits.clients_per_round:
             expected = min(expected, task.limits.clients_per_round)

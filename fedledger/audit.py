@@ -34,6 +34,7 @@ import numpy as np
 
 from fedledger import codec
 from fedledger.audit_cache import VerifiedRounds
+from fedledger.commit_reveal import commitment
 from fedledger.committee import dissent, recorded_by, refutation_note, refuted_unavailable
 from fedledger.exceptions import (
     CodecError,
@@ -184,6 +185,9 @@ class _RoundCheck:
             return self.verdict(
                 "MISMATCH", "round opened on a base model other than the previous global model"
             )
+        unopened = unopened_commitments(self.history, record)
+        if unopened:
+            return self.verdict("MISMATCH", unopened)
         if self.history.privacy is not None:
             return self._private_check(base_digest, base_cid)
         early = self._closed_early()
@@ -653,6 +657,39 @@ class _RoundCheck:
                     f"{cid} ({owner}) is not pinned on {self.store.describe()}: fetched from elsewhere"
                 )
         return notes
+
+
+def unopened_commitments(history: TaskHistory, record: RoundHistory) -> str:
+    """On a commit-reveal task, why some submissions of the round are not their authors' ("" when all are).
+
+    Each submission needs an earlier UpdateCommitted of the same participant in the round whose commitment is
+    keccak256(abi.encode(digest, participant, salt)) with the salt of that participant's UpdateRevealed (README,
+    "Commit and reveal"). The contract guarantees it; the audit re-checks it from the events alone.
+    """
+    if history.commit_reveal is None:
+        return ""
+    salts: dict[str, list[bytes]] = {}
+    for reveal in record.reveals:
+        salts.setdefault(reveal.participant.lower(), []).append(reveal.salt)
+    unopened = []
+    for i, update in enumerate(record.submissions):
+        who = update.participant.lower()
+        queue = salts.get(who)
+        salt = queue.pop(0) if queue else None
+        at = (update.at.block_number, update.at.log_index)
+        committed = {
+            c.commitment
+            for c in record.commits
+            if c.participant.lower() == who and (c.at.block_number, c.at.log_index) < at
+        }
+        if salt is None or commitment(update.digest, update.participant, salt) not in committed:
+            unopened.append(f"submission {i} ({update.participant})")
+    if not unopened:
+        return ""
+    return (
+        f"{', '.join(unopened)}: no earlier commitment of the same participant in the round opens with the "
+        "revealed salt (commit and reveal)"
+    )
 
 
 def _budget_overrun(task: PrivateTask, round_: int) -> str:

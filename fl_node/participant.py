@@ -19,6 +19,7 @@ from fedledger.ledger import Ledger, Signer
 from fedledger.records import TaskState
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
+from fl_node.commit_reveal import commit_and_reveal
 from fl_node.data import DatasetSplit
 from fl_node.model import ModelConfig, model_config_for
 from fl_node.submit import Submission, check_can_submit, check_participant, submit_bytes
@@ -41,6 +42,7 @@ def train_and_submit(
     on_progress: Callable[[str], None] = lambda message: None,
     model_config: ModelConfig | None = None,
     keep_update: Path | None = None,
+    commit_reveal: bool = False,
 ) -> Submission:
     """Run one participant's round: check, verify and fetch the global model, train on ``data`` (x, y), submit.
 
@@ -49,7 +51,8 @@ def train_and_submit(
     lowered to the participant's cap when it has one (its weight is capped, its data still used).
     ``model_config`` defaults to ``model_config_for(split)``; a task built on the MNIST CNN needs
     ``model_config_for(split, "cnn")``. ``keep_update``: also write the update's canonical bytes to this file
-    (before uploading, so that it is kept even when the registration fails).
+    (before uploading, so that it is kept even when the registration fails). ``commit_reveal``: the task registers
+    updates by commit and reveal (``fl_node.commit_reveal``); the opening is kept next to ``keep_update``.
     """
     x, y = data
     view = check_participant(ledger, task_id, signer.address)  # the claim below never exceeds the cap it read
@@ -78,6 +81,11 @@ def train_and_submit(
     encoded = codec.encode(update)
     if keep_update is not None:
         write_atomic(keep_update, encoded)
+    if commit_reveal:
+        salt_file = keep_update.with_name(keep_update.name + ".reveal.json") if keep_update is not None else None
+        return commit_and_reveal(
+            ledger, store, signer, task, encoded, num_samples, on_progress=on_progress, salt_file=salt_file
+        )
     on_progress("uploading update")
     return submit_bytes(ledger, store, signer, task, encoded, num_samples)
 

@@ -30,7 +30,8 @@ class Submission:
     cid: str
     digest: bytes
     num_samples: int
-    tx: TxResult
+    tx: TxResult  # the registration: submitUpdate, or revealUpdate on a commit-reveal task
+    commit_tx: TxResult | None = None  # commitUpdate on a commit-reveal task
 
 
 def check_can_submit(ledger: Ledger, task_id: int, account: str, num_samples: int | None = None) -> TaskState:

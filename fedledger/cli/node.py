@@ -111,7 +111,7 @@ def precheck_update(ctx: Context, state: TaskState, data: bytes) -> None:
 
 
 def submission_json(s: Submission) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "task_id": s.task_id,
         "round": s.round,
         "participant": s.participant,
@@ -121,6 +121,9 @@ def submission_json(s: Submission) -> dict[str, Any]:
         "gas": s.tx.gas_used,
         "tx": s.tx.tx_hash,
     }
+    if s.commit_tx is not None:  # a commit-reveal task: "gas" and "tx" are the reveal's
+        payload["commit_tx"], payload["commit_gas"] = s.commit_tx.tx_hash, s.commit_tx.gas_used
+    return payload
 
 
 def _report(s: Submission, as_json: bool, kept: Path | None = None) -> None:
@@ -130,9 +133,10 @@ def _report(s: Submission, as_json: bool, kept: Path | None = None) -> None:
             payload["update_file"] = str(kept)
         output.emit_json(payload)
     else:
+        gas = f"{s.tx.gas_used} gas" if s.commit_tx is None else f"commit {s.commit_tx.gas_used} + reveal {s.tx.gas_used} gas"
         output.say(
             f"submitted round {s.round} of task {s.task_id} as {s.participant}: {s.num_samples} "
-            f"samples, digest {codec.digest_hex(s.digest)} at {s.cid} ({s.tx.gas_used} gas)"
+            f"samples, digest {codec.digest_hex(s.digest)} at {s.cid} ({gas})"
         )
         if kept is not None:
             output.say(f"the update is kept in {kept}")
@@ -275,6 +279,7 @@ def train(
                 verify_base=base_verifier(ctx, task) if verify_base else None,
                 on_progress=show,
                 keep_update=out,
+                commit_reveal=task_history(ctx.ledger, task).commit_reveal is not None,
             )
         _report(submission, json_, out)
 
@@ -295,20 +300,31 @@ def submit(
     key_file: KeyFileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Upload an existing update file and register it for the open round."""
+    """Upload an existing update file and register it for the open round.
+
+    On a commit-reveal task it commits first, waits for the reveal window (until everyone committed, or the
+    deadline), and only then uploads the file and reveals it."""
 
     def body() -> None:
         from fl_node.submit import check_can_submit, submit_bytes  # no torch: the light install submits files
 
         data = read_model_file(update, "update file")
         ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
+        from fl_node.commit_reveal import commit_and_reveal
+
         state = check_can_submit(ctx.ledger, task, ctx.signer.address, samples)
-        if task_history(ctx.ledger, task).privacy is not None:
+        history = task_history(ctx.ledger, task)
+        if history.privacy is not None:
             raise SubmissionRefusedError(
                 f"task {task} runs private rounds: an update is masked inside the round, never submitted as a file; "
                 "`fedledger node train` takes a participant through the round's steps"
             )
         precheck_update(ctx, state, data)
-        _report(submit_bytes(ctx.ledger, ctx.store, ctx.signer, state, data, samples), json_)
+        if history.commit_reveal is None:
+            _report(submit_bytes(ctx.ledger, ctx.store, ctx.signer, state, data, samples), json_)
+            return
+        with output.progress(not json_) as show:
+            submission = commit_and_reveal(ctx.ledger, ctx.store, ctx.signer, state, data, samples, on_progress=show)
+        _report(submission, json_)
 
     run_command(body)

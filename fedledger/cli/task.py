@@ -29,9 +29,12 @@ from fedledger.cli.output import plural
 from fedledger.cli.private_status import private_rows, private_status
 from fedledger.cli.settings import read_model_file, resolve_address
 from fedledger.clock import describe, span
+from fedledger.commit_reveal import round_windows
 from fedledger.exceptions import ConfigurationError
+from fedledger.history import task_history
+from fedledger.ledger import Ledger
 from fedledger.privacy.plan import PrivacyPlan, PrivacyRequest, plan_privacy
-from fedledger.records import TaskLimits
+from fedledger.records import TaskLimits, TaskState
 from fedledger.strategy_spec import parse_spec
 
 app = typer.Typer(help="Create and inspect training tasks.", no_args_is_help=True)
@@ -103,6 +106,7 @@ class TaskRequest:
     privacy: PrivacyRequest = field(default_factory=PrivacyRequest)
     aggregators: str = ""  # a committee (README, "Aggregator committees"); "" for a single aggregator
     committee_threshold: int | None = None  # None: a majority of --aggregators
+    reveal_period: int | None = None  # commit and reveal, with this many seconds to reveal (None: plain)
 
 
 def _parameter_count(data: bytes) -> int:
@@ -206,9 +210,13 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
             f"the initial model is {len(data)} bytes, above --max-update-bytes {request.limits.max_update_bytes}"
         )
     _check_abuse(request, spec)
-    ctx.ledger.require_funds(
-        ctx.signer, transactions=2 + len(members) + (plan is not None) + (committee is not None)
-    )
+    if request.reveal_period is not None and plan is not None:
+        raise ConfigurationError(
+            "--commit-reveal and --privacy do not go together: a private round's uploads are masked, so no "
+            "participant can copy another's; leave out --commit-reveal"
+        )
+    extra = (plan is not None) + (request.reveal_period is not None) + (committee is not None)
+    ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + extra)
     cid = ctx.store.put(data)
     task_id, tx = ctx.ledger.create_task(
         ctx.signer,
@@ -234,6 +242,8 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
             unmask_period=task.unmask_period,
             params=task.spec.canonical,
         )
+    if request.reveal_period is not None:  # like privacy: only before the first round
+        ctx.ledger.configure_commit_reveal(ctx.signer, task_id, request.reveal_period)
     if members:
         ctx.ledger.add_participants(ctx.signer, task_id, members)
     if request.open_round:
@@ -269,6 +279,9 @@ def _report_created(
                 "quorum": request.quorum,
                 "privacy": plan.json() if plan else None,
                 "committee": {"members": committee[0], "threshold": committee[1]} if committee else None,
+                "commit_reveal": None
+                if request.reveal_period is None
+                else {"reveal_period": request.reveal_period},
             }
         )
     else:
@@ -281,6 +294,11 @@ def _report_created(
         if committee is not None:
             output.say(
                 f"aggregator committee: {committee[1]} of {', '.join(committee[0])} must attest the same outcome"
+            )
+        if request.reveal_period is not None:
+            output.say(
+                f"updates are committed before each deadline and revealed within {span(request.reveal_period)} "
+                "after it (commit and reveal)"
             )
         output.say(str(task_id))
 
@@ -439,6 +457,16 @@ def create(
             help="Private: most rounds the task runs (default: none, or the DP budget's).",
         ),
     ] = None,
+    commit_reveal: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_DURATION,
+            metavar="SECONDS",
+            help="Register updates by commit and reveal, with SECONDS after each deadline to reveal: no "
+            "participant can copy another's update (README, 'Commit and reveal'). Not with --privacy.",
+        ),
+    ] = None,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
     ipfs_api: IpfsOpt = None,
@@ -480,6 +508,7 @@ def create(
         ),
         aggregators,
         committee_threshold,
+        commit_reveal,
     )
     ctx = Context(rpc_url, contract, ipfs_api, account, key_file)
     run_command(lambda: _create(ctx, request, json_))
@@ -587,8 +616,9 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
         privacy = private_status(ledger, record)
         members, k, epoch = ledger.committee(task)
         committee = {"members": members, "threshold": k, "epoch": epoch} if members else None
+        reveals = _commit_reveal_status(ledger, record, ledger.next_block_time(state["now"]))
         if json_:
-            output.emit_json({**state, "privacy": privacy, "committee": committee})
+            output.emit_json({**state, "privacy": privacy, "committee": committee, "commit_reveal": reveals})
             return
         limits = state.pop("limits")
         rows: list[list[object]] = [[k, v] for k, v in state.items() if k not in ("deadline", "now")]
@@ -599,9 +629,43 @@ def show(task: TaskOpt, rpc_url: RpcOpt = None, contract: ContractOpt = None, js
             rows += private_rows(privacy)
         if committee is not None:
             rows.append(["committee", f"{k} of {', '.join(members)} (epoch {epoch})"])
+        if reveals is not None:
+            rows += _commit_reveal_rows(reveals)
         output.table(f"task {task}", ["field", "value"], rows)
 
     run_command(body)
+
+
+def _commit_reveal_status(ledger: Ledger, record: TaskState, now: int) -> dict[str, object] | None:
+    """A commit-reveal task's reveal period and its round's counts and windows (None: plain submissions)."""
+    windows = round_windows(task_history(ledger, record.task_id), record)
+    if windows is None:
+        return None
+    status: dict[str, object] = {"reveal_period": windows.reveal_period}
+    if record.round_open:
+        window = "commit" if windows.committing(now) else "reveal" if windows.revealing(now) else "closed"
+        status |= {
+            "window": window,  # commit, reveal, or closed (the round may close)
+            "expected": windows.expected,
+            "commits": windows.commits,
+            "reveals": windows.reveals,
+            "commit_end": windows.deadline,  # or earlier, once everyone committed
+            "reveal_end": windows.reveal_end,
+        }
+    return status
+
+
+def _commit_reveal_rows(status: dict[str, object]) -> list[list[object]]:
+    rows: list[list[object]] = [["commit and reveal", f"reveal period {span(int(str(status['reveal_period'])))}"]]
+    if "window" in status:
+        rows += [
+            ["window", status["window"]],
+            ["commitments", f"{status['commits']} of {status['expected']}"],
+            ["reveals", f"{status['reveals']} of {status['commits']}"],
+            ["commits until", describe(int(str(status["commit_end"]))) + " (or once everyone committed)"],
+            ["reveals until", describe(int(str(status["reveal_end"])))],
+        ]
+    return rows
 
 
 @app.command("list")
