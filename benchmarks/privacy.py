@@ -287,6 +287,7 @@ class Run:
     curve: list[float] | None = None
     quant_error: float = 0.0  # max |secure mean - float mean of the clipped updates|, over all rounds
     clipped: int = 0  # updates longer than the clip norm
+    diverged: int | None = None  # the round whose local training no longer gave finite updates
     noise_norm: float = 0.0  # expected L2 norm of the noise in the mean update
     delta_norm: list[float] | None = None  # L2 norm of the float mean update, per round
 
@@ -302,6 +303,9 @@ def utility_run(fed: Federation, setting: Setting, run: Run, quant: QuantParams)
         deltas = [
             fed.train(tensors, k, setting.utility_train, r * 1000 + k) for k in sample(setting, r, pool)
         ]
+        if not all(np.isfinite(d).all() for d in deltas):
+            run.diverged = r  # local training on the noisy model overflowed: no update can be encoded
+            break
         mean = np.mean(deltas, axis=0)
         run.delta_norm.append(float(np.linalg.norm(mean)))
         if run.sigma is None:
@@ -332,7 +336,10 @@ def utility(fed: Federation, setting: Setting) -> tuple[list[Run], list[tuple[st
         sigma = DPM.participant_sigma(dp, quant, dim)
         label = f"z = {dp.noise_multiplier:.2f}"
         noises.append((label, dp))
-        run = Run(f"secure aggregation + DP, {label}", sigma, f"{eps:g}")
+        if hasattr(DPM, "check_headroom"):  # the real module refuses noise that could wrap the 32-bit sum
+            DPM.check_headroom(dp, quant, dim, n)
+        one = DPM.epsilon_after(dp, quant, dim, 1)
+        run = Run(f"secure aggregation + DP, {label}", sigma, f"{eps:g} ({one:.2f} a round)")
         run.noise_norm = math.sqrt(n * dim) * sigma / (n * quant.scale)
         runs.append(run)
     for run in runs:
@@ -340,6 +347,12 @@ def utility(fed: Federation, setting: Setting) -> tuple[list[Run], list[tuple[st
         utility_run(fed, setting, run, quant)
         print(f"utility: {run.name}: {run.curve[-1]:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)  # type: ignore[index]
     return runs, noises, quant
+
+
+def not_reached(run: Run, setting: Setting) -> str:
+    if run.diverged is None:
+        return f"not within {setting.max_rounds}"
+    return f"no: diverged, round {run.diverged} (updates overflow)"
 
 
 def utility_rows(runs: Sequence[Run], setting: Setting) -> list[list[object]]:
@@ -350,12 +363,28 @@ def utility_rows(runs: Sequence[Run], setting: Setting) -> list[list[object]]:
         rows.append([
             run.name,
             run.epsilon,
-            reached if reached is not None else f"not within {setting.max_rounds}",
+            reached if reached is not None else not_reached(run, setting),
             f"{curve[-1]:.4f}",
             f"{max(curve):.4f}",
+            f"{np.mean(curve[-20:]):.4f}",
             f"{run.noise_norm:.3g}" if run.sigma else "-",
         ])  # fmt: skip
     return rows
+
+
+def cohort_note(runs: Sequence[Run], setting: Setting) -> str:
+    """How many participants a round would shrink each run's noise to the size of the plain mean update."""
+    signal = (runs[0].delta_norm or [1.0])[-1]
+    needed = " and ".join(
+        f"about {math.ceil(setting.per_round * run.noise_norm / signal):,} for epsilon {run.epsilon.split()[0]}"
+        for run in runs
+        if run.sigma
+    )
+    return (
+        "With t a fixed share of N, the noise in the mean update falls as 1/N while the mean update does not: "
+        f"the noise norm would equal the plain run's last mean update ({signal:.2f}) with N = {needed} over "
+        f"{setting.max_rounds} rounds (same clip, z and t/N; not run here)."
+    )
 
 
 def describe(setting: Setting, quant: QuantParams, quick: bool) -> str:
@@ -412,10 +441,13 @@ def main() -> None:
                 f"rounds to {setting.target:.0%}",
                 "final accuracy",
                 "best accuracy",
+                "mean accuracy, last 20 rounds",
                 "noise L2 norm in the mean update",
             ],
             utility_rows(runs, setting),
         )
+        + "\n\n"
+        + cohort_note(runs, setting)
         + "\n"
     )
     print(body)
