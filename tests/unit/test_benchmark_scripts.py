@@ -55,3 +55,19 @@ def test_the_views_table_compares_both_sides_and_the_batch_emits_the_same_events
     assert "| embedded | pre-checks, 5 views | 5 |" in text
     assert "| embedded | pre-checks, participantView | 1 |" in text
     assert "| embedded | add 5 participants, addParticipants (200 a tx) | 1 |" in text
+
+
+def test_the_privacy_tables_have_every_view_and_every_aggregation(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    text = run_script(tmp_path, "privacy.py", "--quick")
+    assert "<!-- privacy:start -->" in text and "## Private rounds: leakage and utility (issue 17)" in text
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ")]
+    for view in ("plain round: the victim's own update", "private round: secure aggregate of 3"):
+        assert view in rows
+    assert sum(row.startswith("private + DP, z = ") for row in rows) == 2
+    assert "plain FedAvg (float)" in rows and "secure aggregation (clip 5.0, 2^-16)" in rows
+    assert sum(row.startswith("secure aggregation + DP, z = ") for row in rows) == 2
+    for line in text.splitlines():  # every AUC is a mean ± sd in [0, 1]
+        if line.startswith(("| plain round", "| private")):
+            mean = float(line.split(" | ")[1].split(" ± ")[0])
+            assert 0.0 <= mean <= 1.0
