@@ -38,7 +38,7 @@ from secagg import time_masking, time_unmasking  # type: ignore[import-not-found
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
-from fedledger import codec
+from fedledger import codec, private_rounds
 from fedledger.audit import verify_task
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, connect, embedded_accounts
@@ -105,15 +105,20 @@ class RoundCost:
 
 @contextmanager
 def timing_the_close(clock: Clock, ledger: Ledger) -> Iterator[None]:
-    """Time the Coordinator's judgement and its finalize transaction by wrapping them (restored afterwards)."""
+    """Time the Coordinator's judgement (for a private round: its Shamir rebuilds and its unmasked sum) and its
+    finalize transaction by wrapping them (restored afterwards)."""
     saved = coordinator_module.judge_private_round, coordinator_module.judge_round
-    coordinator_module.judge_private_round = clock.wrap("unmask + aggregate", saved[0])
-    coordinator_module.judge_round = clock.wrap("unmask + aggregate", saved[1])
+    parts = private_rounds.recover, private_rounds.private_global
+    coordinator_module.judge_private_round = clock.wrap("judgement", saved[0])
+    coordinator_module.judge_round = clock.wrap("judgement", saved[1])
+    private_rounds.recover = clock.wrap("rebuild secrets", parts[0])
+    private_rounds.private_global = clock.wrap("unmask + sum", parts[1])
     ledger.finalize_round = clock.wrap("finalizeRound", ledger.finalize_round)  # type: ignore[method-assign]
     try:
         yield
     finally:
         coordinator_module.judge_private_round, coordinator_module.judge_round = saved
+        private_rounds.recover, private_rounds.private_global = parts
         del ledger.finalize_round
 
 
@@ -266,6 +271,9 @@ def round_rows(costs: list[RoundCost]) -> tuple[list[list[object]], list[list[ob
     times, gases = [], []
     for c in costs:
         s = c.clock.seconds
+        private_parts = [
+            f"{s[p]:.2f}" if c.kind == "private" else "-" for p in ("rebuild secrets", "unmask + sum")
+        ]
         label = [
             c.kind,
             c.participants,
@@ -274,7 +282,7 @@ def round_rows(costs: list[RoundCost]) -> tuple[list[list[object]], list[list[ob
         times.append(label + [
             f"{s['round']:.2f}", f"{s['client']:.2f} ({s['client'] / c.participants:.3f} each)",
             f"{s['transactions']:.2f}", f"{s['event reads']:.2f}", f"{s['close']:.2f}",
-            f"{s['unmask + aggregate']:.2f}", f"{s['finalizeRound']:.2f}", f"{s['audit']:.2f}", c.verdict,
+            f"{s['judgement']:.2f}", *private_parts, f"{s['finalizeRound']:.2f}", f"{s['audit']:.2f}", c.verdict,
         ])  # fmt: skip
         steps = [mean(c.gas[name]) for name in STEPS]
         per_participant = sum(steps) if c.kind == "private" else steps[2]
@@ -323,8 +331,10 @@ ROUNDS_NOTE = (
     "their pairwise masks removed). Round s = every participant's steps one after the other + the aggregator's "
     "close; client = key generation, sealing/opening share bundles, quantizing and masking (plain: encoding), "
     "summed over participants; transactions include the store put; event reads = the roles read once per step "
-    "for all; close = `Coordinator.close_round`, of which unmask + aggregate (the judgement) and the "
-    "`finalizeRound` transaction; audit = a fresh `verify_task`."
+    "for all; close = `Coordinator.close_round`, of which the judgement (plain: validation + FedAvg; private: "
+    "reading the unmask files, rebuilding every survivor's seed and every dropped mask key from t Shamir shares, "
+    "each checked against its commitment and every other revealed share checked against it, then the unmasked "
+    "sum) and the `finalizeRound` transaction; audit = a fresh `verify_task` (the same judgement again)."
 )
 GAS_NOTE = (
     "Gas per transaction (mean over participants); per participant = its four postings (plain: one); per round = "
@@ -337,8 +347,8 @@ CRYPTO_NOTE = (
     "rows multiply the measured time by the ratio of parameters."
 )
 TIME_COLUMNS = [
-    "round s", "client s", "transactions s", "event reads s", "close s", "unmask + aggregate s",
-    "finalizeRound s", "audit s", "verdict",
+    "round s", "client s", "transactions s", "event reads s", "close s", "judgement s", "rebuild secrets s",
+    "unmask + sum s", "finalizeRound s", "audit s", "verdict",
 ]  # fmt: skip
 
 

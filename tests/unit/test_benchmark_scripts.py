@@ -61,7 +61,7 @@ def test_the_privacy_cost_tables_have_every_round_and_every_crypto_step(tmp_path
     text = run_script(tmp_path, "privacy_cost.py", "--quick")
     assert "<!-- privacy-cost:start -->" in text and "## Private rounds: cost (issue 17)" in text
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    times = [r for r in rows if len(r) == 12 and r[0] != "| round"]
+    times = [r for r in rows if len(r) == 14 and r[0] != "| round"]
     gases = [r for r in rows if len(r) == 10 and r[0] != "| round"]
     expected = [
         ("| plain", "3", "0"), ("| private", "3", "0"), ("| plain", "10", "0"), ("| private", "10", "0"),
@@ -69,6 +69,8 @@ def test_the_privacy_cost_tables_have_every_round_and_every_crypto_step(tmp_path
     ]  # fmt: skip
     assert [tuple(r[:3]) for r in times] == expected and [tuple(r[:3]) for r in gases] == expected
     assert all(r[-1] == "OK |" for r in times)  # every measured round audits
+    for row in times:  # a plain round has no secrets to rebuild and no masks to remove
+        assert (row[9:11] == ["-", "-"]) == (row[0] == "| plain")
     for row in gases:
         steps = row[3:7]
         if row[0] == "| plain":
