@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fedledger.privacy.errors import SecretSharingError
 
@@ -75,17 +76,25 @@ def _evaluate(coefficients: Sequence[int], x: int) -> int:
     return acc
 
 
+@lru_cache(maxsize=4096)
+def _weights(xs: tuple[int, ...], at: int) -> tuple[int, ...]:
+    """The Lagrange weights of the points at ``xs`` for the value at ``at``: they depend on the x coordinates
+    only, so one set serves every secret the same holders share (a round rebuilds one secret per participant)."""
+    out = []
+    for j, xj in enumerate(xs):
+        num, den = 1, 1
+        for m, xm in enumerate(xs):
+            if m != j:
+                num = num * (at - xm) % PRIME
+                den = den * (xj - xm) % PRIME
+        out.append(num * pow(den, -1, PRIME) % PRIME)
+    return tuple(out)
+
+
 def _interpolate(points: Sequence[Share], at: int) -> int:
     """The value at ``at`` of the unique polynomial of degree < len(points) through ``points`` (Lagrange)."""
-    total = 0
-    for j, pj in enumerate(points):
-        num, den = 1, 1
-        for m, pm in enumerate(points):
-            if m != j:
-                num = num * (at - pm.x) % PRIME
-                den = den * (pj.x - pm.x) % PRIME
-        total = (total + pj.y * num * pow(den, -1, PRIME)) % PRIME
-    return total
+    weights = _weights(tuple(p.x for p in points), at)
+    return sum(p.y * w for p, w in zip(points, weights, strict=True)) % PRIME
 
 
 def combine(shares: Sequence[Share], threshold: int) -> bytes:

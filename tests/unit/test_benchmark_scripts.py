@@ -55,3 +55,44 @@ def test_the_views_table_compares_both_sides_and_the_batch_emits_the_same_events
     assert "| embedded | pre-checks, 5 views | 5 |" in text
     assert "| embedded | pre-checks, participantView | 1 |" in text
     assert "| embedded | add 5 participants, addParticipants (200 a tx) | 1 |" in text
+
+
+def test_the_privacy_tables_have_every_view_and_every_aggregation(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    text = run_script(tmp_path, "privacy.py", "--quick")
+    assert "<!-- privacy:start -->" in text and "## Private rounds: leakage and utility (issue 17)" in text
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ")]
+    for view in ("plain round: the victim's own update", "private round: secure aggregate of 3"):
+        assert view in rows
+    assert sum(row.startswith("private + DP, z = ") for row in rows) == 2
+    assert "plain FedAvg (float)" in rows and "secure aggregation (clip 5.0, 2^-16)" in rows
+    assert sum(row.startswith("secure aggregation + DP, z = ") for row in rows) == 2
+    for line in text.splitlines():  # every AUC is a mean ± sd in [0, 1]
+        if line.startswith(("| plain round", "| private")):
+            mean = float(line.split(" | ")[1].split(" ± ")[0])
+            assert 0.0 <= mean <= 1.0
+
+
+def test_the_privacy_cost_tables_have_every_round_and_every_crypto_step(tmp_path: Path) -> None:
+    text = run_script(tmp_path, "privacy_cost.py", "--quick")
+    assert "<!-- privacy-cost:start -->" in text and "## Private rounds: cost (issue 17)" in text
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    times = [r for r in rows if len(r) == 14 and r[0] != "| round"]
+    gases = [r for r in rows if len(r) == 10 and r[0] != "| round"]
+    expected = [
+        ("| plain", "3", "0"), ("| private", "3", "0"), ("| plain", "10", "0"), ("| private", "10", "0"),
+        ("| private", "10", "1 (10%)"), ("| private", "10", "3 (30%)"),
+    ]  # fmt: skip
+    assert [tuple(r[:3]) for r in times] == expected and [tuple(r[:3]) for r in gases] == expected
+    assert all(r[-1] == "OK |" for r in times)  # every measured round audits
+    for row in times:  # a plain round has no secrets to rebuild and no masks to remove
+        assert (row[9:11] == ["-", "-"]) == (row[0] == "| plain")
+    for row in gases:
+        steps = row[3:7]
+        if row[0] == "| plain":
+            assert steps[0] == steps[1] == steps[3] == "-" and steps[2] != "-"
+        else:
+            assert "-" not in steps  # each of the four private postings has its gas
+    steps = {(r[0].lstrip("| "), r[2]) for r in rows if len(r) == 4}
+    assert ("mask (participant)", "9 peers + self") in steps
+    assert ("unmask (aggregator, auditor)", "7 survivors, 3 dropped: 28 streams") in steps
