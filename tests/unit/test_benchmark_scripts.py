@@ -96,3 +96,14 @@ def test_the_privacy_cost_tables_have_every_round_and_every_crypto_step(tmp_path
     steps = {(r[0].lstrip("| "), r[2]) for r in rows if len(r) == 4}
     assert ("mask (participant)", "9 peers + self") in steps
     assert ("unmask (aggregator, auditor)", "7 survivors, 3 dropped: 28 streams") in steps
+
+
+def test_the_committee_tables_have_every_size_attack_and_copy_case(tmp_path: Path) -> None:
+    text = run_script(tmp_path, "committee.py", "--quick")
+    assert "<!-- committee:start -->" in text
+    for row in ("| 10 | 1 | finalizeRound |", "| 10 | 3 | 2 of 3 attest |", "| 10 | 5 | 3 of 5 attest |"):
+        assert row in text
+    assert "| 1 of 3 lies: wrong global model | the honest outcome | OK | yes |" in text
+    assert "| 2 of 3 collude: wrong global model | the lie (a wrong global model) | MISMATCH | yes |" in text
+    assert "| plain submitUpdate | Alice duplicate, Mallory duplicate |" in text
+    assert "| commit-reveal | Alice included;" in text
