@@ -19,13 +19,12 @@ import argparse
 import socket
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from report import machine, table, write_section  # type: ignore[import-not-found]
+from report import Stopwatch, machine, table, write_section  # type: ignore[import-not-found]
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
@@ -62,26 +61,7 @@ PHASES = [
 ]
 
 
-class Phases:
-    """Wall time per phase, summed over a run."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
-
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with self(name):
-                return fn(*args, **kwargs)
-
-        return timed
+Phases = Stopwatch
 
 
 @contextmanager

@@ -25,14 +25,14 @@ import argparse
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report import machine, table, write_section  # type: ignore[import-not-found]
+from report import Stopwatch, machine, table, write_section  # type: ignore[import-not-found]
 from secagg import time_masking, time_unmasking  # type: ignore[import-not-found]
 
 import aggregator.coordinator as coordinator_module
@@ -69,26 +69,7 @@ PERIOD = 3600  # every phase ends early once everyone has posted; the dropout ro
 STEPS = ("advertiseKeys", "postShares", "submitUpdate", "postUnmask")
 
 
-class Clock:
-    """Seconds per named part of a round, summed."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
-
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with self(name):
-                return fn(*args, **kwargs)
-
-        return timed
+Clock = Stopwatch
 
 
 @dataclass

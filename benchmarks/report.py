@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-from collections.abc import Sequence
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # $FEDLEDGER_BENCHMARKS_OUT redirects the sections (the smoke tests of the scripts write to a scratch file)
 OUT = Path(
@@ -43,3 +47,25 @@ def write_section(name: str, body: str, path: Path = OUT) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+class Stopwatch:
+    """Seconds per named part of a run, summed: ``with watch("name"):`` or ``watch.wrap("name", fn)``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self(name):
+                return fn(*args, **kwargs)
+
+        return timed
