@@ -54,7 +54,7 @@ def train_and_submit(
     (before uploading, so that it is kept even when the registration fails). ``commit_reveal``: the task registers
     updates by commit and reveal (``fl_node.commit_reveal``); the opening is kept next to ``keep_update``.
     """
-    x, y = data
+    x, _ = data
     view = check_participant(ledger, task_id, signer.address)  # the claim below never exceeds the cap it read
     task, cap = view.task, view.sample_cap
     num_samples = min(len(x), cap) if cap else len(x)
@@ -65,19 +65,8 @@ def train_and_submit(
     base = fetch_model(
         store, task.model_cid, task.model_digest, fetch_timeout, max_bytes=task.limits.max_update_bytes
     )
-    config = model_config or model_config_for(split)
     on_progress(f"training round {task.round} on {len(x)} samples")
-    try:
-        if parse_canonical(task.strategy).sends_gradients:
-            update = compute_gradient(base, config, x, y, split.task)
-        else:
-            update = train_local(base, config, x, y, split.task, train_config)
-    except ConfigurationError as exc:
-        raise ConfigurationError(
-            f"the global model of task {task_id} does not fit the {split.name!r} model ({exc}); "
-            "is --dataset the one the task was created with?"
-        ) from None
-    _refuse_non_finite(update, task)
+    update = train_update(base, task, split, data, train_config, model_config or model_config_for(split))
     encoded = codec.encode(update)
     if keep_update is not None:
         write_atomic(keep_update, encoded)
@@ -88,6 +77,31 @@ def train_and_submit(
         )
     on_progress("uploading update")
     return submit_bytes(ledger, store, signer, task, encoded, num_samples)
+
+
+def train_update(
+    base: codec.Tensors,
+    task: TaskState,
+    split: DatasetSplit,
+    data: tuple[np.ndarray, np.ndarray],
+    train_config: TrainConfig,
+    model_config: ModelConfig,
+) -> codec.Tensors:
+    """What the task's rule asks of a participant on ``base``: its gradient (FedSGD) or its locally trained model;
+    refused when it does not fit the dataset's model or holds a NaN or infinity (plain and private rounds)."""
+    x, y = data
+    try:
+        if parse_canonical(task.strategy).sends_gradients:
+            update = compute_gradient(base, model_config, x, y, split.task)
+        else:
+            update = train_local(base, model_config, x, y, split.task, train_config)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"the global model of task {task.task_id} does not fit the {split.name!r} model ({exc}); "
+            "is --dataset the one the task was created with?"
+        ) from None
+    _refuse_non_finite(update, task)
+    return update
 
 
 def _refuse_non_finite(update: codec.Tensors, task: TaskState) -> None:

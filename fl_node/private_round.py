@@ -43,8 +43,9 @@ from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 from fl_node.data import DatasetSplit
 from fl_node.model import ModelConfig, model_config_for
+from fl_node.participant import train_update
 from fl_node.submit import check_participant
-from fl_node.train import TrainConfig, compute_gradient, train_local
+from fl_node.train import TrainConfig
 
 DROP_POINTS = ("keys", "shares", "upload")  # where a test or demo participant may stop (a simulated dropout)
 SLACK = 15.0  # seconds past a phase deadline a participant keeps polling for the block that ends it
@@ -233,19 +234,12 @@ def local_update(
     model_config: ModelConfig,
 ) -> npt.NDArray[np.float32]:
     """The flat update a private round sums: trained model − base (FedAvg), or −lr · gradient (FedSGD's step)."""
-    x, y = data
+    trained = train_update(base, task, split, data, train_config, model_config)
     rule = parse_canonical(task.strategy)
-    try:
-        if rule.sends_gradients:
-            lr = float(rule.get("lr") or 0.0)
-            gradient = compute_gradient(base, model_config, x, y, split.task)
-            return (-lr * flatten(gradient).astype(np.float64)).astype(np.float32)
-        local = train_local(base, model_config, x, y, split.task, train_config)
-    except ConfigurationError as exc:
-        raise ConfigurationError(
-            f"the global model of task {task.task_id} does not fit the {split.name!r} model ({exc}); "
-            "is --dataset the one the task was created with?"
-        ) from None
+    if rule.sends_gradients:
+        lr = float(rule.get("lr") or 0.0)
+        return (-lr * flatten(trained).astype(np.float64)).astype(np.float32)
+    local = trained
     update = (flatten(local).astype(np.float64) - flatten(base)).astype(np.float32)
     if not np.isfinite(update).all():
         raise SubmissionRefusedError("the trained update has NaN or infinite values; nothing was uploaded")
