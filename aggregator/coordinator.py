@@ -145,7 +145,7 @@ class Coordinator:
         except PrivacyError as exc:
             raise FedLedgerError(f"task {task_id} is private but its settings are unusable: {exc}") from None
         if settings is not None:
-            return self._close_private(task, history, record, settings, view.timestamp)
+            return self._close_private(task, history, record, settings)
         reason = self.readiness(task, record, latest=view.timestamp)
         if reason:
             raise RoundNotReadyError(reason)
@@ -191,7 +191,6 @@ class Coordinator:
         history: TaskHistory,
         record: RoundHistory,
         settings: PrivateSettings,
-        latest: int,
     ) -> RoundOutcome:
         """Close a private round once its phases are over: finalize the unmasked sum, or fail it naming why."""
         view = self.ledger.private_view(task.task_id, self.signer.address)
