@@ -70,7 +70,7 @@ def test_private_demo_with_dp_audits_every_round_and_the_page_shows_epsilon(tmp_
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     privacy = report["privacy"]
-    assert privacy["params"].startswith("secagg:clip=1.0,scale_bits=") and privacy["max_rounds"] == 2
+    assert privacy["params"].startswith("secagg:clip=0.1,scale_bits=") and privacy["max_rounds"] == 2
     assert privacy["epsilon_after_max_rounds"] <= 8.0 < privacy["epsilon_after_max_rounds"] + 1
     assert [r["included"] for r in report["rounds"]] == [4, 4]
     assert all({"keys_mean", "shares_mean", "unmask_mean"} <= set(r["gas"]) for r in report["rounds"])
@@ -92,3 +92,12 @@ def test_dp_epsilon_without_privacy_is_refused() -> None:
     result = CliRunner().invoke(app, ["demo", "--dp-epsilon", "8"])
     assert result.exit_code != 0
     assert "--dp-epsilon needs --privacy secagg" in result.output
+
+
+def test_the_default_private_demo_with_dp_runs_every_round() -> None:
+    # clip 1.0 noise wrecked the bikes model in round 2 and the next participant's training overflowed
+    result = CliRunner().invoke(app, ["demo", "--privacy", "secagg", "--dp-epsilon", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [r["round"] for r in report["rounds"]] == [1, 2, 3, 4, 5]
+    assert report["privacy"]["clip"] == 0.1 and report["audit"]["ok"]
