@@ -352,11 +352,14 @@ class Coordinator:
             raise self._lost_race(task, exc) from None
 
     def _done(self, task: TaskState, outcome: RoundOutcome) -> RoundOutcome:
-        """The outcome of a commit; a member's attestation closed the round if the round moved on."""
+        """The outcome of a commit; a member's attestation closed the round if the round's closing event is in
+        its own transaction (not merely if the round moved on: another member may have closed it meanwhile)."""
         if self._committee is None:
             return outcome
-        now = self.ledger.get_task(task.task_id)
-        return replace(outcome, attested=True, closed=not (now.round == task.round and now.round_open))
+        closing = {e.at.tx_hash for e in self.ledger.rounds_finalized(task.task_id, task.round)}
+        closing |= {e.at.tx_hash for e in self.ledger.rounds_failed(task.task_id, task.round)}
+        ours = outcome.tx is not None and outcome.tx.tx_hash in closing
+        return replace(outcome, attested=True, closed=ours)
 
     def _lost_race(self, task: TaskState, exc: ChainError) -> FedLedgerError:
         """After a failed close: if the round moved on meanwhile, say who closed it; else the original error."""
