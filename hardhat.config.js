@@ -1,10 +1,10 @@
 // Hardhat 3: the contract build and the contract tests (`npx hardhat test mocha`, tests in tests/contracts/). The
 // devnet is anvil (`fedledger devnet up`), not Hardhat's node.
 //
-// The compiler is the npm `solc` package (solc-js), so nothing is downloaded. SOLC_SETTINGS must stay identical to
-// tools/compile_contract.py's: tests/unit/test_compile_artifact.py checks that Hardhat's bytecode equals the Python
-// artifact's. With appendCBOR off no metadata hash is appended, so source paths and comments do not reach the
-// bytecode.
+// The compiler is the npm `solc` package (solc-js), so nothing is downloaded. Its version and settings come from
+// contracts/solc.json, which tools/compile_contract.py reads too: tests/unit/test_compile_artifact.py checks that
+// Hardhat's bytecode equals the Python artifact's. With appendCBOR off no metadata hash is appended, so source paths
+// and comments do not reach the bytecode.
 import { createRequire } from "node:module";
 
 import { defineConfig } from "hardhat/config";
@@ -15,18 +15,14 @@ import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
 
 const require = createRequire(import.meta.url);
 
-const SOLC_SETTINGS = {
-  optimizer: { enabled: true, runs: 200 },
-  evmVersion: "cancun",
-  metadata: { bytecodeHash: "none", appendCBOR: false },
-};
+const SOLC = require("./contracts/solc.json");
 
 // Named for both build profiles: Hardhat derives "production" from a bare config with its own optimizer settings
 // and without ours, which would give different bytecode.
 const compiler = {
-  version: "0.8.28",
+  version: SOLC.version,
   path: require.resolve("solc/soljson.js"),
-  settings: SOLC_SETTINGS,
+  settings: SOLC.settings,
 };
 
 export default defineConfig({

@@ -27,6 +27,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
 from fedledger.store import ContentStore, KuboStore, LocalStore
+from fedledger.tasks import launch_task
 
 LIMIT = 128 * 2**20
 # these carry a 32-byte digest and a CID, never the update's bytes: a rate in MB/s would mean nothing
@@ -53,18 +54,17 @@ def one_round(
     base = {"w": np.zeros(params, np.float32)}
     initial = codec.encode(base)
     ledger, _ = Ledger.deploy(w3, owner)
-    task, _ = ledger.create_task(
+    task = launch_task(
+        ledger,
         owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial),
-        initial_cid=store.put(initial),
+        store,
+        initial,
+        participants=[participant.address],
         quorum=1,
         round_duration=10**6,
         strategy="fedavg",
         limits=TaskLimits(max_update_bytes=LIMIT, grace_period=10**6),
-    )
-    ledger.add_participant(owner, task, participant.address)
-    ledger.open_round(owner, task)
+    ).task_id
     update = {"w": np.random.default_rng(0).standard_normal(params, dtype=np.float32)}
     del base, initial
     with phases("encoding"):

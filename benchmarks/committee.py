@@ -39,6 +39,7 @@ from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_account
 from fedledger.records import TaskLimits
 from fedledger.rounds import Judgement
 from fedledger.store import LocalStore
+from fedledger.tasks import Committee, launch_task
 
 SHAPES = {"layer.weight": (3, 2), "layer.bias": (3,)}
 
@@ -59,23 +60,20 @@ class Bench:
         self.initial = codec.encode(model(0.0))
 
     def task(self, participants: int, members: list[Signer], threshold: int, *, reveal: int = 0) -> int:
-        task, _ = self.ledger.create_task(
+        return launch_task(
+            self.ledger,
             self.owner,
-            aggregator=members[0].address if members else self.owner.address,
-            initial_digest=codec.model_digest(self.initial),
-            initial_cid=self.store.put(self.initial),
+            self.store,
+            self.initial,
+            participants=[p.address for p in self.people[:participants]],
             quorum=1,
             round_duration=3600,
             strategy="fedavg",
             limits=TaskLimits(max_samples=100, grace_period=3600),
-        )
-        if len(members) > 1:
-            self.ledger.set_committee(self.owner, task, [m.address for m in members], threshold)
-        if reveal:
-            self.ledger.configure_commit_reveal(self.owner, task, reveal)
-        self.ledger.add_participants(self.owner, task, [p.address for p in self.people[:participants]])
-        self.ledger.open_round(self.owner, task)
-        return task
+            aggregator=members[0].address if members else None,
+            committee=Committee([m.address for m in members], threshold) if len(members) > 1 else None,
+            reveal_period=reveal or None,
+        ).task_id
 
     def submit_all(self, task: int, participants: int) -> None:
         for k, person in enumerate(self.people[:participants]):

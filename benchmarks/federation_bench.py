@@ -12,6 +12,7 @@ from fedledger import codec
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 
 
 @dataclass
@@ -44,16 +45,15 @@ def small_federation() -> SmallFederation:
     store = LocalStore(tempfile.mkdtemp(prefix="fedledger-bench-"))
     ledger, _ = Ledger.deploy(w3, owner)
     initial = codec.encode({"w": np.zeros(6, np.float32)})
-    task, _ = ledger.create_task(
+    task = launch_task(
+        ledger,
         owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial),
-        initial_cid=store.put(initial),
+        store,
+        initial,
+        participants=[person.address for person in people],
         quorum=3,
         round_duration=10**6,
         strategy="fedavg",
         limits=TaskLimits(),
-    )
-    ledger.add_participants(owner, task, [person.address for person in people])
-    ledger.open_round(owner, task)
+    ).task_id
     return SmallFederation(w3, ledger, store, task, owner, people, Coordinator(ledger, store, owner))

@@ -31,6 +31,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 from fl_node.data import load_dataset, partition
 from fl_node.model import initial_model, model_config_for
 from fl_node.threads import configure_torch_threads
@@ -82,18 +83,17 @@ def run(
         by_address = {p.address: k for k, p in enumerate(people[1:])}
         ledger, _ = Ledger.deploy(w3, owner)
         initial = codec.encode(initial_model(split, seed=seed, model_cfg=model_cfg))
-        task, _ = ledger.create_task(
+        task = launch_task(
+            ledger,
             owner,
-            aggregator=owner.address,
-            initial_digest=codec.model_digest(initial),
-            initial_cid=store.put(initial),
+            store,
+            initial,
+            participants=[person.address for person in people[1:]],
             quorum=PER_ROUND,
             round_duration=10**6,
             strategy="fedavg",
             limits=TaskLimits(clients_per_round=PER_ROUND, grace_period=10**6),
-        )
-        ledger.add_participants(owner, task, [person.address for person in people[1:]])
-        ledger.open_round(owner, task)
+        ).task_id
         coordinator = Coordinator(ledger, store, owner, fetch_budget=60.0)
         curve, reached, started = (
             [evaluate(codec.decode(initial), split, model_cfg).value],

@@ -39,6 +39,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import ContentStore, KuboStore, LocalStore
+from fedledger.tasks import launch_task
 from fl_node.data import load_dataset, partition
 from fl_node.model import initial_model, model_config_for
 from fl_node.submit import check_can_submit
@@ -129,18 +130,17 @@ def run_rounds(
     timed_store = TimedStore(store, phases)
     ledger, _ = Ledger.deploy(w3, owner)
     initial = codec.encode(initial_model(split, seed=seed))
-    task, _ = ledger.create_task(
+    task = launch_task(
+        ledger,
         owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial),
-        initial_cid=store.put(initial),
+        store,
+        initial,
+        participants=[person.address for person in participants],
         quorum=len(participants),
         round_duration=10**6,
         strategy="fedavg",
         limits=TaskLimits(grace_period=10**6),
-    )
-    ledger.add_participants(owner, task, [person.address for person in participants])
-    ledger.open_round(owner, task)
+    ).task_id
     coordinator = Coordinator(TimedLedger(ledger, phases), timed_store, owner)  # type: ignore[arg-type]
     x0, y0 = shards[0]
     # torch's first call warms up (allocations, kernels): do it untimed

@@ -42,8 +42,10 @@ from fedledger import codec, private_rounds
 from fedledger.audit import verify_task
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, connect, embedded_accounts
+from fedledger.privacy.accounting import PrivateTask
 from fedledger.privacy.masks import RoundRef, generate_keypair, mask_update, new_self_seed, seed_commitment
 from fedledger.privacy.quantize import QuantParams, encode_update
+from fedledger.privacy.spec import parse_privacy_canonical
 from fedledger.privacy.transcript import (
     Roles,
     encode_masked,
@@ -56,6 +58,7 @@ from fedledger.privacy.transcript import (
 )
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 
 MNIST_2NN = {
     "fc1.weight": (200, 784), "fc1.bias": (200,), "fc2.weight": (200, 200), "fc2.bias": (200,),
@@ -117,18 +120,13 @@ class Bench:
         self.base = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
         initial = codec.encode(self.base)
         self.threshold = participants // 2 + 1
-        self.task, _ = self.ledger.create_task(
-            self.owner, aggregator=self.owner.address, initial_digest=codec.model_digest(initial),
-            initial_cid=self.store.put(initial), quorum=self.threshold, round_duration=3 * PERIOD,
-            strategy="fedavg", limits=TaskLimits(max_samples=CAP, grace_period=PERIOD),
-        )  # fmt: skip
-        if private:
-            self.ledger.configure_privacy(
-                self.owner, self.task, threshold=self.threshold, max_rounds=0, keys_period=PERIOD,
-                shares_period=PERIOD, unmask_period=PERIOD, params=f"secagg:clip={CLIP},scale_bits={SCALE_BITS}",
-            )  # fmt: skip
-        self.ledger.add_participants(self.owner, self.task, [p.address for p in self.people])
-        self.ledger.open_round(self.owner, self.task)
+        spec = parse_privacy_canonical(f"secagg:clip={CLIP},scale_bits={SCALE_BITS}")
+        self.task = launch_task(
+            self.ledger, self.owner, self.store, initial, participants=[p.address for p in self.people],
+            quorum=self.threshold, round_duration=3 * PERIOD, strategy="fedavg",
+            limits=TaskLimits(max_samples=CAP, grace_period=PERIOD),
+            privacy=PrivateTask(spec, self.threshold, 0, PERIOD, PERIOD, PERIOD, CAP) if private else None,
+        ).task_id  # fmt: skip
         self.ref = RoundRef(self.task, 1)
 
     def delta(self, i: int) -> dict[str, np.ndarray]:

@@ -304,8 +304,18 @@ def _mnist_split() -> DatasetSplit:
 
 
 def _load_digits() -> tuple[F32, F32, I64]:
-    """scikit-learn's bundled 8x8 digits: pixels scaled to [0, 1] by /16, labels as float32 class indices."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's bundled 8x8 digits: pixels scaled to [0, 1] by /16, labels as float32 class indices.
+
+    scikit-learn is only this toy dataset's carrier, so a participant's install ([node]) goes without it; the demo
+    extra brings it.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ConfigurationError(
+            "the digits dataset comes with scikit-learn, which is not installed: pip install 'fedledger[demo]' "
+            "(or scikit-learn), or use --dataset bikes"
+        ) from None
 
     bunch = load_digits()
     x = (np.asarray(bunch.data, dtype=np.float32) / 16.0).astype(np.float32)

@@ -5,9 +5,10 @@ needs neither Node nor a compiler: ``fedledger.artifact.load_artifact`` reads it
 runtime package: maintainers run it from a checkout (``make compile``) after editing ``contracts/``; ``--check``
 fails when the artifact is stale (a unit test runs that).
 
-The compiler settings and source unit names are those of ``hardhat.config.js`` (Hardhat 3 names project files
-``project/contracts/X.sol``), so Hardhat's bytecode and ours are the same bytes; a test checks it. With
-``appendCBOR`` off no metadata hash is appended, so neither paths nor comments reach the bytecode.
+The compiler version and settings come from ``contracts/solc.json``, the one file ``hardhat.config.js`` reads too,
+and the source unit names are Hardhat's (Hardhat 3 names project files ``project/contracts/X.sol``), so Hardhat's
+bytecode and ours are the same bytes; a test checks it. With ``appendCBOR`` off no metadata hash is appended, so
+neither paths nor comments reach the bytecode.
 
 Writing the artifact also registers it in ``fedledger/artifacts/history.json`` (runtime-code hash -> ABI), which
 keeps every version ever compiled: clients read the contracts older releases deployed (``fedledger.artifact``).
@@ -39,16 +40,14 @@ from fedledger.artifact import (
 from fedledger.exceptions import ConfigurationError
 
 __all__ = ["compile_contracts", "find_solc", "load_artifact", "main", "render_artifact", "write_artifact"]
-SOLC_VERSION = "0.8.28"
-# Keep identical to SOLC_SETTINGS in hardhat.config.js.
-SOLC_SETTINGS: dict[str, Any] = {
-    "optimizer": {"enabled": True, "runs": 200},
-    "evmVersion": "cancun",
-    "metadata": {"bytecodeHash": "none", "appendCBOR": False},
-}
 HARDHAT_SOURCE_PREFIX = "project/"
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
+# The one compiler configuration: hardhat.config.js reads the same file (the npm solc package must match "version").
+SOLC_CONFIG = _REPO_ROOT / "contracts" / "solc.json"
+_SOLC = json.loads(SOLC_CONFIG.read_text(encoding="utf-8"))
+SOLC_VERSION: str = _SOLC["version"]
+SOLC_SETTINGS: dict[str, Any] = _SOLC["settings"]
 _OUTPUT_SELECTION = {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}}
 
 

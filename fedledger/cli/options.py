@@ -67,7 +67,7 @@ JsonOpt = Annotated[
 TaskOpt = Annotated[int, typer.Option(metavar="ID", callback=_task_id, help="Task id.")]
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "node": ("torch", "sklearn"),
+    "node": ("torch",),
     "demo": ("torch", "sklearn", "eth_tester", "matplotlib"),
 }
 

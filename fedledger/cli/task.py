@@ -36,6 +36,7 @@ from fedledger.ledger import Ledger
 from fedledger.privacy.plan import PrivacyPlan, PrivacyRequest, plan_privacy
 from fedledger.records import TaskLimits, TaskState
 from fedledger.strategy_spec import parse_spec
+from fedledger.tasks import Committee, launch_task
 
 app = typer.Typer(help="Create and inspect training tasks.", no_args_is_help=True)
 
@@ -217,37 +218,23 @@ def _create(ctx: Context, request: TaskRequest, as_json: bool) -> None:
         )
     extra = (plan is not None) + (request.reveal_period is not None) + (committee is not None)
     ctx.ledger.require_funds(ctx.signer, transactions=2 + len(members) + extra)
-    cid = ctx.store.put(data)
-    task_id, tx = ctx.ledger.create_task(
+    created = launch_task(
+        ctx.ledger,
         ctx.signer,
-        aggregator=aggregator_address,
-        initial_digest=codec.model_digest(data),
-        initial_cid=cid,
+        ctx.store,
+        data,
+        participants=members,
         quorum=request.quorum,
         round_duration=request.round_duration,
         strategy=spec,
         limits=request.limits,
+        aggregator=aggregator_address,
+        committee=Committee(*committee) if committee is not None else None,
+        privacy=plan.task if plan is not None else None,
+        reveal_period=request.reveal_period,
+        open_round=request.open_round,
     )
-    if committee is not None:  # right after creation: no round may close by a single aggregator first
-        ctx.ledger.set_committee(ctx.signer, task_id, *committee)
-    if plan is not None:  # before the participants and the first round: the contract allows it only then
-        task = plan.task
-        ctx.ledger.configure_privacy(
-            ctx.signer,
-            task_id,
-            threshold=task.threshold,
-            max_rounds=task.max_rounds,
-            keys_period=task.keys_period,
-            shares_period=task.shares_period,
-            unmask_period=task.unmask_period,
-            params=task.spec.canonical,
-        )
-    if request.reveal_period is not None:  # like privacy: only before the first round
-        ctx.ledger.configure_commit_reveal(ctx.signer, task_id, request.reveal_period)
-    if members:
-        ctx.ledger.add_participants(ctx.signer, task_id, members)
-    if request.open_round:
-        ctx.ledger.open_round(ctx.signer, task_id)
+    task_id, cid, tx = created.task_id, created.initial_cid, created.create_tx
     _report_created(
         request, task_id, cid, data, members, spec, aggregator_address, plan, tx.gas_used, as_json, committee
     )

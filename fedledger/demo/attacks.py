@@ -35,6 +35,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 from fl_node.data import DatasetSplit, load_dataset, partition
 from fl_node.model import initial_model, model_config_for
 from fl_node.train import TrainConfig, evaluate, train_local
@@ -137,18 +138,17 @@ def _run(
     people = embedded_accounts(w3, run.participants + 1)[1:]
     ledger, _ = Ledger.deploy(w3, owner)
     initial = codec.encode(initial_model(split, seed=run.seed))
-    task, _ = ledger.create_task(
+    task = launch_task(
+        ledger,
         owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial),
-        initial_cid=store.put(initial),
+        store,
+        initial,
+        participants=[person.address for person in people],
         quorum=max(1, run.participants // 2, strategy_from_spec(run.strategy).min_updates()),
         round_duration=3600,
         strategy=run.strategy,
         limits=TaskLimits(max_samples=run.cap, grace_period=3600),
-    )
-    ledger.add_participants(owner, task, [person.address for person in people])
-    ledger.open_round(owner, task)
+    ).task_id
     attackers = round(run.fraction * run.participants) if run.attack else 0
     shards = [
         partition(split, run.participants, k, iid=run.iid, seed=run.seed) for k in range(run.participants)

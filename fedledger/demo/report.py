@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fedledger.files import write_atomic
+
 
 def report_paths(directory: Path) -> dict[str, str]:
     """Where ``write_report`` writes, as absolute paths (the --json ``report_files`` names them before writing)."""
@@ -24,7 +26,7 @@ def write_report(payload: dict[str, Any], directory: Path) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
-    json_path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_atomic(json_path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
     rounds = [0] + [r["round"] for r in payload["rounds"]]
     values = [payload["initial_metric"]["value"]] + [r["metric"]["value"] for r in payload["rounds"]]
     name = payload["initial_metric"]["name"]

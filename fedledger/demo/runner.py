@@ -34,6 +34,7 @@ from fedledger.privacy.plan import PrivacyRequest, plan_privacy
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
 from fedledger.strategy_spec import parse_spec
+from fedledger.tasks import launch_task
 from fl_node.data import load_dataset, partition
 from fl_node.model import initial_model
 from fl_node.participant import train_and_submit
@@ -140,25 +141,12 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         quorum = plan.quorum
     elif config.dp_epsilon is not None:
         raise ConfigurationError("--dp-epsilon needs --privacy secagg: noise is added by participants under it")
-    task_id, create_tx = ledger.create_task(
-        owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial_bytes),
-        initial_cid=store.put(initial_bytes),
-        quorum=quorum,
-        round_duration=DEMO_ROUND_SECONDS,
-        strategy=spec,
-        limits=limits,
-    )
-    if plan is not None:
-        private = plan.task
-        ledger.configure_privacy(
-            owner, task_id, threshold=private.threshold, max_rounds=private.max_rounds,
-            keys_period=private.keys_period, shares_period=private.shares_period,
-            unmask_period=private.unmask_period, params=private.spec.canonical,
-        )  # fmt: skip
-    ledger.add_participants(owner, task_id, [signer.address for signer in participants])
-    ledger.open_round(owner, task_id)
+    created = launch_task(
+        ledger, owner, store, initial_bytes, participants=[signer.address for signer in participants],
+        quorum=quorum, round_duration=DEMO_ROUND_SECONDS, strategy=spec, limits=limits,
+        privacy=plan.task if plan is not None else None,
+    )  # fmt: skip
+    task_id, create_tx = created.task_id, created.create_tx
 
     on_progress("training the centralised baseline")
     report = DemoReport(

@@ -24,6 +24,7 @@ from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
 from fedledger.store import ContentStore, LocalStore, open_store
+from fedledger.tasks import launch_task
 
 
 @dataclass(frozen=True)
@@ -84,19 +85,17 @@ def anchored_task(
         members = list(
             participants or [_dev_account(ledger.w3, i).address for i in range(1, num_clients + 1)]
         )
-        data = codec.encode(initial)
-        task_id, _ = ledger.create_task(
+        task_id = launch_task(
+            ledger,
             owner,
-            aggregator=owner.address,
-            initial_digest=codec.model_digest(data),
-            initial_cid=store.put(data),
+            store,
+            codec.encode(initial),
+            participants=members,
             quorum=quorum or num_clients // 2 + 1,
             round_duration=round_duration,
             strategy=spec,
             limits=TaskLimits(grace_period=round_duration),
-        )
-        ledger.add_participants(owner, task_id, members)
-        ledger.open_round(owner, task_id)
+        ).task_id
         client_view = {
             "fedledger-rpc-url": client_rpc,
             "fedledger-contract": ledger.address,

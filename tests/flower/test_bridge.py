@@ -14,6 +14,7 @@ from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, EMBEDDED_GAS_LIMIT, Ledger, Signer, connect
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 
 KEY = "0x" + "00" * 31 + "02"  # eth-tester's second dev account
 
@@ -26,18 +27,10 @@ def test_clients_sign_and_register_through_the_bridge_and_see_reverts() -> None:
     store = LocalStore(tempfile.mkdtemp(prefix="fedledger-bridge-"))
     ledger, _ = Ledger.deploy(w3, owner)
     initial = codec.encode({"w": np.zeros(4, np.float32)})
-    task, _ = ledger.create_task(
-        owner,
-        aggregator=owner.address,
-        initial_digest=codec.model_digest(initial),
-        initial_cid=store.put(initial),
-        quorum=1,
-        round_duration=3600,
-        strategy="fedavg",
-        limits=TaskLimits(),
-    )
-    ledger.add_participant(owner, task, participant.address)
-    ledger.open_round(owner, task)
+    task = launch_task(
+        ledger, owner, store, initial, participants=[participant.address], quorum=1, round_duration=3600,
+        strategy="fedavg", limits=TaskLimits(),
+    ).task_id  # fmt: skip
     update = codec.encode({"w": np.ones(4, np.float32)})
     with EmbeddedChainServer(w3) as bridge:
         remote = Ledger(connect(bridge.url), ledger.address, from_block=ledger.from_block)

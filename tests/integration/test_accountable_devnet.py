@@ -1,4 +1,4 @@
-"""Accountable rounds on the real devnet (Hardhat node + js-ipfs), each actor a separate process or a raw client of
+"""Accountable rounds on the real devnet (anvil + js-ipfs), each actor a separate process or a raw client of
 the contract's ABI: a free rider, a participant inflating its samples, one sending a scaled update, and an
 aggregator that censors a valid update. The audit names each; participants refuse to build on a forged model.
 """

@@ -1,4 +1,4 @@
-"""The multi-process workflow users run, against a real Hardhat node and a real js-ipfs daemon.
+"""The multi-process workflow users run, against a real devnet (anvil) and a real js-ipfs daemon.
 
 The workflow's `fedledger` calls are each their own process (participants and the aggregator live on different
 machines in real life); the only thing they share is what `fedledger devnet up` wrote, or the flags an auditor

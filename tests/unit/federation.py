@@ -18,6 +18,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 
 SHAPES = {"layer.weight": (3, 2), "layer.bias": (3,)}
 
@@ -47,21 +48,18 @@ class Federation:
         self.store = LocalStore(root / "store")
         self.ledger, _ = Ledger.deploy(self.w3, self.owner)
         self.initial = codec.encode(model(0.0))
-        self.task, _ = self.ledger.create_task(
+        self.task = launch_task(
+            self.ledger,
             self.owner,
-            aggregator=self.owner.address,
-            initial_digest=codec.model_digest(self.initial),
-            initial_cid=self.store.put(self.initial),
+            self.store,
+            self.initial,
+            participants=[person.address for person in self.people],
+            max_samples=[(caps or {}).get(i, 0) for i in range(participants)],
             quorum=quorum,
             round_duration=duration,
             strategy=strategy,
             limits=limits or TaskLimits(grace_period=duration),
-        )
-        for i, person in enumerate(self.people):
-            self.ledger.add_participant(
-                self.owner, self.task, person.address, max_samples=(caps or {}).get(i, 0)
-            )
-        self.ledger.open_round(self.owner, self.task)
+        ).task_id
         self.coordinator = Coordinator(self.ledger, self.store, self.owner, fetch_budget=10.0)
 
     @property

@@ -13,6 +13,7 @@ from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
 from fedledger.history import RoundHistory, task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.privacy.accounting import PrivateTask
 from fedledger.privacy.dp import DpParams, add_noise, noise_rng, participant_sigma
 from fedledger.privacy.masks import (
     KeyPair,
@@ -35,6 +36,7 @@ from fedledger.privacy.transcript import (
 )
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 
 SHAPES = {"layer.weight": (3, 2), "layer.bias": (3,)}
 CAP = 50
@@ -78,24 +80,20 @@ class PrivateFederation:
         self.store = LocalStore(root / "store")
         self.ledger, _ = Ledger.deploy(self.w3, self.owner)
         initial = codec.encode(base_model())
-        self.task, _ = self.ledger.create_task(
+        self.threshold = threshold
+        self.spec = parse_privacy_canonical(params)
+        self.task = launch_task(
+            self.ledger,
             self.owner,
-            aggregator=self.owner.address,
-            initial_digest=codec.model_digest(initial),
-            initial_cid=self.store.put(initial),
+            self.store,
+            initial,
+            participants=[p.address for p in self.people],
             quorum=quorum,
             round_duration=600,
             strategy="fedavg",
             limits=TaskLimits(max_samples=CAP, grace_period=600),
-        )
-        self.threshold = threshold
-        self.spec = parse_privacy_canonical(params)
-        self.ledger.configure_privacy(
-            self.owner, self.task, threshold=threshold, max_rounds=max_rounds, keys_period=100, shares_period=100,
-            unmask_period=100, params=params,
-        )  # fmt: skip
-        self.ledger.add_participants(self.owner, self.task, [p.address for p in self.people])
-        self.ledger.open_round(self.owner, self.task)
+            privacy=PrivateTask(self.spec, threshold, max_rounds, 100, 100, 100, CAP),
+        ).task_id
         self.coordinator = Coordinator(self.ledger, self.store, self.owner, fetch_budget=10.0)
         self.members: list[Member] = []
 

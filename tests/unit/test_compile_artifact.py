@@ -82,6 +82,17 @@ def test_artifact_records_sources_by_hash() -> None:
         assert fc.hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, f"{name} changed"
 
 
+def test_one_compiler_version_for_the_build_the_npm_compiler_and_the_pragmas() -> None:
+    # Prepare: contracts/solc.json is the one configuration both compile paths read
+    version = fc.SOLC_VERSION
+    npm = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))["devDependencies"]["solc"]
+
+    # Assert: the solc-js that Hardhat and scripts/solcjs run, and every contract's pragma, are that version
+    assert npm == version
+    for source in sorted((ROOT / "contracts").glob("*.sol")):
+        assert f"pragma solidity {version};" in source.read_text(encoding="utf-8"), source.name
+
+
 needs_hardhat = pytest.mark.skipif(
     not (ROOT / "node_modules" / "hardhat").is_dir(), reason="node_modules/hardhat not installed"
 )

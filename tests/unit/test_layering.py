@@ -106,3 +106,23 @@ def test_node_train_without_the_node_extra_names_the_extra_to_install() -> None:
 
     assert done.returncode == 2
     assert "pip install 'fedledger[node]'" in done.stderr
+
+
+def test_flower_adapter_imports_without_torch_and_loads_no_face() -> None:
+    # Prepare: a fresh interpreter where `import torch` fails (a ServerApp host may have no torch at all)
+    script = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "import fedledger.flower.setup\n"
+        "faces = sorted(m for m in sys.modules if m.split('.')[:2] in (['fedledger', 'cli'], ['fedledger', 'demo']))\n"
+        "print(','.join(faces))\n"
+    )
+
+    # Execute
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+    # Assert: the import succeeded and pulled in neither the CLI nor the demo
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

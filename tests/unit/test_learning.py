@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 
 import numpy as np
 import pytest
 
 from aggregator.strategies import FedAvg, FedSGD
+from fedledger.exceptions import ConfigurationError
 from fl_node.data import DatasetSplit, load_dataset, partition, partition_indices
 from fl_node.model import build_model, initial_model, load_tensors, model_config_for, model_to_tensors
 from fl_node.train import Metric, TrainConfig, centralised_baseline, compute_gradient, evaluate, train_local
@@ -75,6 +77,18 @@ def test_digits_are_scaled_pixels_with_labels_as_groups() -> None:
     assert split.x_train.shape == (1_438, 64) and split.x_test.shape == (359, 64)
     assert split.x_train.min() == 0.0 and split.x_train.max() == 1.0
     np.testing.assert_array_equal(split.group_train, split.y_train.astype(np.int64))
+
+
+def test_digits_without_scikit_learn_names_the_extra_that_brings_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: a participant's install ([node]) has no scikit-learn
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+
+    # Execute / Assert: one clear error, not an ImportError traceback
+    with pytest.raises(
+        ConfigurationError, match=r"scikit-learn, which is not installed: pip install 'fedledger\[demo\]'"
+    ):
+        load_dataset("digits")
 
 
 @pytest.mark.parametrize("iid", [False, True])

@@ -22,8 +22,11 @@ from fedledger.exceptions import SubmissionRefusedError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
+from fedledger.privacy.accounting import PrivateTask
+from fedledger.privacy.spec import parse_privacy_canonical
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
+from fedledger.tasks import launch_task
 from fl_node.data import DatasetSplit, load_dataset, partition
 from fl_node.model import initial_model
 from fl_node.private_round import PrivateSubmission, private_task_of, run_private_round
@@ -75,16 +78,11 @@ def net(tmp_path: Path) -> Iterator[Net]:
     split = load_dataset("digits", seed=0)
     initial = codec.encode(initial_model(split, seed=0))
     store = LocalStore(tmp_path / "store")
-    task, _ = ledger.create_task(
-        owner, aggregator=owner.address, initial_digest=codec.model_digest(initial), initial_cid=store.put(initial),
-        quorum=2, round_duration=600, strategy="fedavg", limits=TaskLimits(max_samples=1000, grace_period=600),
-    )  # fmt: skip
-    ledger.configure_privacy(
-        owner, task, threshold=2, max_rounds=0, keys_period=100, shares_period=100, unmask_period=100,
-        params="secagg:clip=1.0,scale_bits=16",
-    )  # fmt: skip
-    ledger.add_participants(owner, task, [p.address for p in people])
-    ledger.open_round(owner, task)
+    private = PrivateTask(parse_privacy_canonical("secagg:clip=1.0,scale_bits=16"), 2, 0, 100, 100, 100, 1000)
+    task = launch_task(
+        ledger, owner, store, initial, participants=[p.address for p in people], quorum=2, round_duration=600,
+        strategy="fedavg", limits=TaskLimits(max_samples=1000, grace_period=600), privacy=private,
+    ).task_id  # fmt: skip
     with EmbeddedChainServer(w3) as server:
         yield Net(server.url, ledger, owner, people, tmp_path / "store", task, split)
 
