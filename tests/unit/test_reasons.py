@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def readme_reason_table() -> list[tuple[int, str]]:
     """(code, outcome) of each row of the README's "Outcomes" table, in the table's order."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [(int(code), name) for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", text, flags=re.M)]
+    return [
+        (int(code), name) for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", text, flags=re.MULTILINE)
+    ]
 
 
 def test_reason_names_bytes_and_order_are_the_readme_table() -> None:
