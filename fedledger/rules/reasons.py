@@ -42,11 +42,6 @@ class Reason(StrEnum):
         """The byte the chain stores for this outcome."""
         return _CODES[self]
 
-    @property
-    def valid(self) -> bool:
-        """Whether the update counts towards quorum: included, or a valid update a robust rule left out."""
-        return self in (Reason.INCLUDED, Reason.OUTLIER)
-
 
 # Never renumber: the chain stores these bytes (README's reason table; the contract's highest known code).
 _CODES: dict[Reason, int] = {
