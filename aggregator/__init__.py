@@ -1,9 +1,6 @@
-"""The aggregator side of fedledger: aggregation strategies and update validation, on numpy arrays only.
+"""The aggregator side of fedledger: the round coordinator (``aggregator.coordinator``).
 
-Imports ``fedledger``; never ``fl_node`` and never torch.
+It reads a round from chain events, fetches its updates (``fedledger.fetching``), applies the rules that decide a
+round (``fedledger.rules``: validation, judge, aggregation strategies, which the auditor applies too) and commits
+the outcome. Imports ``fedledger``; never ``fl_node``, the CLI or torch.
 """
-
-from aggregator.strategies import FedAvg, FedSGD, RunningSum, Strategy, strategy_from_spec
-from aggregator.validation import validate_update
-
-__all__ = ["FedAvg", "FedSGD", "RunningSum", "Strategy", "strategy_from_spec", "validate_update"]

@@ -1,10 +1,10 @@
 """The round coordinator: read the round from chain events, fetch and judge its updates, commit the outcome.
 
-The decisions live in ``aggregator.judge`` (outcomes and global model), ``aggregator.validation`` (content checks)
-and ``aggregator.strategies`` (the math); this module is plumbing: it waits for the round to be closable, fetches
-every update in parallel (``aggregator.fetching``), uploads and pins the global model, pins the included updates,
-and sends ``finalizeRound`` with one reason byte per submission, or ``closeFailedRound`` with the reasons when
-fewer than quorum updates are valid. All its state is on-chain, so it can be restarted at any time.
+The decisions live in ``fedledger.rules`` (``judge``: outcomes and global model; ``validation``: content checks;
+``strategies`` and ``robust``: the math), which the auditor applies too; this module is plumbing: it waits for the
+round to be closable, fetches every update in parallel (``fedledger.fetching``), uploads and pins the global model,
+pins the included updates, and sends ``finalizeRound`` with one reason byte per submission, or
+``closeFailedRound`` with the reasons when fewer than quorum updates are valid. All its state is on-chain, so it can be restarted at any time.
 
 In a committee task (README, "Aggregator committees") it runs as one member: it judges the round exactly the same
 way and sends ``attestRound`` with that outcome instead; the round closes on the threshold-th agreeing attestation.
@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from aggregator.judge import judge_round
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.clock import describe
 from fedledger.commit_reveal import round_windows
@@ -31,7 +29,11 @@ from fedledger.privacy.errors import PrivacyError
 from fedledger.privacy.phases import CLOSED, PHASE_NAMES, SETTLE, phase_at, phase_end
 from fedledger.private_rounds import PrivateSettings, judge_private_round, private_settings
 from fedledger.records import CommitteeChanged, TaskState, TxResult, UpdateSubmitted
-from fedledger.rounds import Judgement, effective_weights, round_inputs
+from fedledger.rounds import round_inputs
+from fedledger.rules.judge import judge_round
+from fedledger.rules.outcomes import Judgement, effective_weights
+from fedledger.rules.reasons import Reason
+from fedledger.rules.strategies import strategy_from_spec
 from fedledger.store import ContentStore
 
 
@@ -53,7 +55,7 @@ class Exclusion:
 
     index: int
     participant: str
-    reason: str
+    reason: str  # a ``fedledger.rules.reasons.Reason``
     detail: str
 
 
@@ -156,7 +158,7 @@ class Coordinator:
         excluded = [
             Exclusion(i, record.submissions[i].participant, outcome, judgement.details.get(i, outcome))
             for i, outcome in enumerate(judgement.outcomes)
-            if outcome != "included"
+            if outcome != Reason.INCLUDED
         ]
         if not judgement.data:
             return self._fail_invalid(task, judgement, excluded)
@@ -236,7 +238,7 @@ class Coordinator:
         excluded = [
             Exclusion(i, record.submissions[i].participant, outcome, judgement.details.get(i, outcome))
             for i, outcome in enumerate(judgement.outcomes)
-            if outcome != "included"
+            if outcome != Reason.INCLUDED
         ]
         if judgement.failure:
             self.on_progress(f"cannot finalize: {judgement.failure}; closing the round as failed")
@@ -302,7 +304,7 @@ class Coordinator:
 
     def _fail_invalid(self, task: TaskState, judgement: Judgement, excluded: list[Exclusion]) -> RoundOutcome:
         """Fewer than quorum valid updates: close the round as failed at its deadline, naming every reason."""
-        valid = sum(outcome in ("included", "outlier") for outcome in judgement.outcomes)
+        valid = sum(outcome in (Reason.INCLUDED, Reason.OUTLIER) for outcome in judgement.outcomes)
         needed = max(task.quorum, strategy_from_spec(task.strategy).min_updates())
         if valid >= task.quorum:
             # The rule needs more than the task's quorum (a task created around `task create`'s check): the

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 from report import table  # type: ignore[import-not-found]
 
-from aggregator.strategies import FedAvg
 from fedledger import codec
 from fedledger.demo.attacks import AttackRun, RoundTrace, run_attack
+from fedledger.rules.strategies import FedAvg
 from fl_node.data import DatasetSplit, load_dataset, partition_indices
 from fl_node.model import model_config_for
 from fl_node.train import TrainConfig, evaluate, predict

@@ -19,7 +19,6 @@ from phases import Phases, TimedLedger, TimedStore, temporary_devnet, timing_the
 from report import machine, table, write_section  # type: ignore[import-not-found]
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.cid import compute_cid
@@ -86,7 +85,7 @@ def one_round(
         coordinator.close_round(task)
     with phases("audit (history + re-derivation)"):
         fresh = Ledger(w3, ledger.address, from_block=ledger.from_block)
-        summary = audit_summary(verify_task(task_history(fresh, task), store, judge_round))
+        summary = audit_summary(verify_task(task_history(fresh, task), store))
     return phases, {"audit": summary, "bytes": size}
 
 

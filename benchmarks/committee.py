@@ -29,7 +29,6 @@ from report import machine, table, write_section  # type: ignore[import-not-foun
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.exceptions import ChainError
@@ -37,7 +36,8 @@ from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
-from fedledger.rounds import Judgement
+from fedledger.rules.judge import judge_round
+from fedledger.rules.outcomes import Judgement
 from fedledger.store import LocalStore
 from fedledger.tasks import Committee, launch_task
 
@@ -91,9 +91,7 @@ class Bench:
         return outcome.tx.gas_used, time.perf_counter() - started
 
     def verdict(self, task: int) -> Any:
-        (verdict,) = [
-            v for v in verify_task(task_history(self.ledger, task), self.store, judge_round) if v.round == 1
-        ]
+        (verdict,) = [v for v in verify_task(task_history(self.ledger, task), self.store) if v.round == 1]
         return verdict
 
 

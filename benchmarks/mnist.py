@@ -24,7 +24,6 @@ from phases import Phases  # type: ignore[import-not-found]
 from report import machine, table, write_section  # type: ignore[import-not-found]
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.history import task_history
@@ -134,7 +133,7 @@ def run(
                     flush=True,
                 )
         with phases("audit (every round)"):
-            summary = audit_summary(verify_task(task_history(ledger, task), store, judge_round))
+            summary = audit_summary(verify_task(task_history(ledger, task), store))
     return {
         "split": split_name,
         "recipe": recipe,

@@ -28,7 +28,6 @@ from report import Stopwatch, machine, table, write_section  # type: ignore[impo
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.cid import compute_cid
@@ -38,6 +37,7 @@ from fedledger.fetching import RoundFetcher
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
+from fedledger.rules.judge import judge_round
 from fedledger.store import ContentStore, KuboStore, LocalStore
 from fedledger.tasks import launch_task
 from fl_node.data import load_dataset, partition
@@ -169,7 +169,7 @@ def run_rounds(
     wall = time.perf_counter() - started
     with phases("audit (history + re-derivation)"):
         fresh = Ledger(w3, ledger.address, from_block=ledger.from_block)
-        summary = audit_summary(verify_task(task_history(fresh, task), store, judge_round))
+        summary = audit_summary(verify_task(task_history(fresh, task), store))
     return phases, {
         "audit": summary,
         "wall": wall,

@@ -37,7 +37,6 @@ from secagg import time_masking, time_unmasking  # type: ignore[import-not-found
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec, private_rounds
 from fedledger.audit import verify_task
 from fedledger.history import task_history
@@ -221,7 +220,7 @@ class Bench:
         assert outcome.tx is not None and not outcome.failed, f"{cost.kind} round failed: {outcome.excluded}"
         cost.gas["finalizeRound"].append(outcome.tx.gas_used)
         with clock("audit"):
-            verdicts = verify_task(task_history(self.ledger, self.task), self.store, judge_round)
+            verdicts = verify_task(task_history(self.ledger, self.task), self.store)
         cost.verdict = ", ".join(v.verdict for v in verdicts if v.verdict != "OPEN")
 
 

@@ -17,8 +17,6 @@ from collections.abc import Callable
 import numpy as np
 from report import machine, table, write_section  # type: ignore[import-not-found]
 
-from aggregator.judge import judge_round
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cid import compute_cid
@@ -26,6 +24,7 @@ from fedledger.demo.runner import DemoConfig, run_demo
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
+from fedledger.rules.strategies import strategy_from_spec
 from fl_node.threads import configure_torch_threads
 
 
@@ -92,7 +91,7 @@ def audit_section(round_counts: list[int]) -> str:
         started = time.perf_counter()
         history = task_history(fresh, fed.task)
         queried = time.perf_counter() - started
-        verdicts = verify_task(history, fed.store, judge_round)
+        verdicts = verify_task(history, fed.store)
         total = time.perf_counter() - started
         rows.append(
             [

@@ -1,7 +1,7 @@
 """Verify a task's rounds from the chain and the content store alone: every outcome and every global model.
 
-For each closed round the auditor re-decides it with the aggregator's own ``judge`` (handed in by the caller, so
-the core never imports the aggregator) and compares, submission by submission, the outcome the chain records
+For each closed round the auditor re-decides it with the aggregator's own rules (``fedledger.rules.judge``, the
+very function the aggregator finalizes with) and compares, submission by submission, the outcome the chain records
 with the outcome the rules give, then the global model byte for byte (via its digest). Verdicts:
 
 ``OK``          every outcome holds and the global model re-derives to the committed digest;
@@ -46,12 +46,14 @@ from fedledger.exceptions import (
 from fedledger.fetch import fetch_model
 from fedledger.fetching import DEFAULT_PER_UPDATE, Fetched, RoundFetcher
 from fedledger.history import RoundHistory, TaskHistory
-from fedledger.inclusion import INCLUDED
 from fedledger.privacy.accounting import PrivateTask, read_private_task
 from fedledger.privacy.errors import PrivacyError
 from fedledger.private_rounds import PrivateJudgement, PrivateSettings, judge_private_round, private_settings
 from fedledger.records import UpdateSubmitted
-from fedledger.rounds import Judge, RoundInputs, effective_weights, event_reasons, round_inputs
+from fedledger.rounds import round_inputs
+from fedledger.rules.judge import judge_round
+from fedledger.rules.outcomes import Judge, RoundInputs, effective_weights, event_reasons
+from fedledger.rules.reasons import Reason
 from fedledger.store import ContentStore
 from fedledger.strategy_spec import parse_canonical
 
@@ -97,8 +99,8 @@ class _Unverifiable(Exception):
 def verify_task(
     history: TaskHistory,
     store: ContentStore,
-    judge: Judge,
     *,
+    judge: Judge | None = None,
     fetch_timeout: float | None = DEFAULT_PER_UPDATE,
     fetch_budget: float | None = DEFAULT_FETCH_BUDGET,
     from_round: int = 1,
@@ -107,6 +109,7 @@ def verify_task(
 ) -> list[RoundVerdict]:
     """Verify every round of a task from ``from_round`` on (earlier ones only chain the base models).
 
+    ``judge`` replaces the rules' ``judge_round`` (a test's lying or counting judge; never needed otherwise).
     With a ``cache``, a finalized round this auditor already verified as OK (same events) is not re-derived.
     ``fetch_timeout`` is each CID's window, ``fetch_budget`` the most seconds spent fetching one round (None: no
     budget; each CID still gets its window).
@@ -118,7 +121,7 @@ def verify_task(
         if record.round >= from_round:
             key = cache.key(task.task_id, record, model_digest) if cache else None
             cached = cache.get(key) if cache else None
-            check = _RoundCheck(history, record, store, judge, fetch_timeout, fetch_budget)
+            check = _RoundCheck(history, record, store, judge or judge_round, fetch_timeout, fetch_budget)
             if cached is not None:
                 verdict = check.verdict("OK", cached)
             else:
@@ -244,7 +247,7 @@ class _RoundCheck:
             judgement = self._private_judgement(settings, base_digest, base_cid)
         except _Unverifiable as exc:
             return self.verdict("UNVERIFIED", str(exc))
-        unknown = frozenset(i for i, o in enumerate(judgement.outcomes) if o == "unavailable")
+        unknown = frozenset(i for i, o in enumerate(judgement.outcomes) if o == Reason.UNAVAILABLE)
         known = not (judgement.unfetched or unknown)
         self._truth = (
             judgement.outcomes,
@@ -261,9 +264,11 @@ class _RoundCheck:
         for (
             c
         ) in checks:  # a recorded `unavailable` is taken as given, as in plain rounds (nobody can refute it)
-            if c.recorded == "unavailable":
+            if c.recorded == Reason.UNAVAILABLE:
                 note = "found unavailable by the aggregator; " + (
-                    "available to this auditor now" if c.recomputed == INCLUDED else "still not available"
+                    "available to this auditor now"
+                    if c.recomputed == Reason.INCLUDED
+                    else "still not available"
                 )
                 checks[c.index] = SubmissionCheck(
                     c.index, c.participant, c.num_samples, c.recorded, c.recomputed, 0.0, "note", note
@@ -271,7 +276,7 @@ class _RoundCheck:
                 notes.append(f"{c.participant} (#{c.index}): {note}")
         if failed is not None:
             return self._private_failed_verdict(judgement, checks, notes)
-        excluded = [c for c in checks if c.recorded != INCLUDED]
+        excluded = [c for c in checks if c.recorded != Reason.INCLUDED]
         if excluded:
             first = excluded[0]
             return self.verdict(
@@ -339,7 +344,7 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
-        unavailable = [c for c in checks if c.recorded == "unavailable"]
+        unavailable = [c for c in checks if c.recorded == Reason.UNAVAILABLE]
         if unavailable:
             return self.verdict(
                 "FAILED",
@@ -430,14 +435,13 @@ class _RoundCheck:
         base = self._fetch_base(inputs.base_digest, inputs.base_cid)
         final = self.record.finalized
         recorded = self.record.outcomes  # empty: the aggregator failed the round naming no reasons
-        excluded_by_events = event_reasons(
-            inputs
-        )  # an event reason comes first: `unavailable` cannot replace it
+        # an event reason comes first: `unavailable` cannot replace it
+        excluded_by_events = event_reasons(inputs)
         refuted = refuted_unavailable(self.record)  # a member's attestation proves the content was fetched
-        fixed = {
-            i: "unavailable"
+        fixed: dict[int, str] = {
+            i: Reason.UNAVAILABLE
             for i, outcome in enumerate(recorded)
-            if outcome == "unavailable" and i not in excluded_by_events and i not in refuted
+            if outcome == Reason.UNAVAILABLE and i not in excluded_by_events and i not in refuted
         }
         fetcher = RoundFetcher(
             self.store, max_bytes=self.max_bytes, per_update=self.timeout, budget=self._remaining()
@@ -449,7 +453,7 @@ class _RoundCheck:
             if final is not None:  # checked after the re-derivation: its bytes never sit beside the sums
                 self._global = self._check_global(self._fetched[final.global_cid], final.global_digest)
         unknown = frozenset(
-            i for i, o in enumerate(judgement.outcomes) if o == "unavailable" and i not in fixed
+            i for i, o in enumerate(judgement.outcomes) if o == Reason.UNAVAILABLE and i not in fixed
         )
         self._truth = (judgement.outcomes, None if unknown else judgement.digest, unknown)
         checks, notes = self._compare(inputs, recorded, judgement.outcomes, judgement.scores)
@@ -497,7 +501,7 @@ class _RoundCheck:
         def rank(index: int) -> int:
             if index in fixed:
                 return 2
-            return 0 if not recorded or recorded[index] in (INCLUDED, "outlier") else 1
+            return 0 if not recorded or recorded[index] in (Reason.INCLUDED, Reason.OUTLIER) else 1
 
         wanted = [i for i in range(len(inputs.submissions)) if i not in by_events]
         return [inputs.submissions[i] for i in sorted(wanted, key=lambda i: (rank(i), i))]
@@ -518,7 +522,7 @@ class _RoundCheck:
         """Whether the committed global model is finite (checked against its digest on the way), or why it could
         not be fetched or is not the committed model. Only the answer is kept, not the model."""
         if fetched.path is None:
-            if fetched.reason == "cid_mismatch":
+            if fetched.reason == Reason.CID_MISMATCH:
                 return ContentMismatchError(fetched.detail)
             return StoreError(fetched.detail)
         data = fetched.path.read_bytes()
@@ -547,7 +551,7 @@ class _RoundCheck:
         for index, update in enumerate(inputs.submissions):
             was, now = (recorded[index] if recorded else ""), recomputed[index]
             status, note = _judge_outcome(was, now) if recorded else _unrecorded_outcome(now)
-            if was == "unavailable" and now == "unavailable":
+            if was == Reason.UNAVAILABLE and now == Reason.UNAVAILABLE:
                 status, note = "note", self._unavailable_note(update)
                 notes.append(f"{update.participant} (#{index}): {note}")
             checks.append(
@@ -576,7 +580,7 @@ class _RoundCheck:
     def _failed_verdict(
         self, outcomes: list[str], checks: list[SubmissionCheck], notes: list[str]
     ) -> RoundVerdict:
-        valid = sum(o in (INCLUDED, "outlier") for o in outcomes)
+        valid = sum(o in (Reason.INCLUDED, Reason.OUTLIER) for o in outcomes)
         quorum = self.history.created.quorum
         if valid >= quorum:
             unnamed = "" if self.record.reasons else ", naming no reasons"
@@ -635,9 +639,13 @@ class _RoundCheck:
                 submissions=checks,
                 notes=notes,
             )
-        included = sum(c.recorded == INCLUDED for c in checks)
+        included = sum(c.recorded == Reason.INCLUDED for c in checks)
         notes = notes + self._unpinned(
-            [(c.participant, self.record.submissions[c.index].cid) for c in checks if c.recorded == INCLUDED]
+            [
+                (c.participant, self.record.submissions[c.index].cid)
+                for c in checks
+                if c.recorded == Reason.INCLUDED
+            ]
             + [("global model", final.global_cid)]
         )
         return self.verdict(
@@ -714,18 +722,18 @@ def _judge_outcome(recorded: str, recomputed: str) -> tuple[CheckStatus, str]:
     """Whether a recorded outcome holds against the re-check, and a sentence when it does not."""
     if recorded == recomputed:
         return "ok", ""
-    if recomputed == "unavailable":
+    if recomputed == Reason.UNAVAILABLE:
         return "unverified", f"recorded {recorded}, but the content is not available to this auditor"
-    if recorded == INCLUDED:
+    if recorded == Reason.INCLUDED:
         return "mismatch", f"included, but the update is {recomputed}"
-    if recomputed == INCLUDED:
+    if recomputed == Reason.INCLUDED:
         return "mismatch", f"excluded as {recorded}, but the update is valid"
     return "mismatch", f"excluded as {recorded}, but the rules say {recomputed}"
 
 
 def _unrecorded_outcome(recomputed: str) -> tuple[CheckStatus, str]:
     """A submission of a round failed without reasons: nothing to refute, but the auditor may lack its content."""
-    if recomputed == "unavailable":
+    if recomputed == Reason.UNAVAILABLE:
         return "unverified", "no outcome recorded, and the content is not available to this auditor"
     return "note", f"no outcome recorded; the rules say {recomputed}"
 

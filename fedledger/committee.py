@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from fedledger import codec
 from fedledger.history import RoundHistory
-from fedledger.inclusion import INCLUDED, decode_outcomes
+from fedledger.inclusion import decode_outcomes
 from fedledger.records import RoundAttested
-
-UNAVAILABLE = "unavailable"
+from fedledger.rules.reasons import Reason
 
 
 def refuted_unavailable(record: RoundHistory) -> dict[int, list[str]]:
@@ -27,7 +26,7 @@ def refuted_unavailable(record: RoundHistory) -> dict[int, list[str]]:
         if len(claimed) != len(recorded):
             continue
         for index, (was, theirs) in enumerate(zip(recorded, claimed, strict=True)):
-            if was == UNAVAILABLE and theirs != UNAVAILABLE:
+            if was == Reason.UNAVAILABLE and theirs != Reason.UNAVAILABLE:
                 refuted.setdefault(index, []).append(attestation.member)
     return refuted
 
@@ -97,4 +96,4 @@ def recorded_by(record: RoundHistory) -> str:
 
 def _outcome_of(attestation: RoundAttested, index: int) -> str:
     outcomes = decode_outcomes(attestation.reasons)
-    return outcomes[index] if index < len(outcomes) else INCLUDED
+    return outcomes[index] if index < len(outcomes) else Reason.INCLUDED

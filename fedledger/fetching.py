@@ -1,7 +1,8 @@
 """Fetch a round's updates in parallel, each within its own time window, with bounded memory.
 
-Both the aggregator and the auditor fetch a round's content through this one module, so the two decide
-``unavailable`` the same way.
+Both the aggregator and the auditor fetch a round's content through this one module, and a failed fetch gets its
+reason from one function (``fedledger.rules.reasons.fetch_failure``), so the two decide ``unavailable``,
+``too_large`` and ``cid_mismatch`` the same way.
 
 Fairness is the point. A pool shared under one round-wide deadline let a participant starve the round: CIDs that
 never resolve held every worker until the deadline, and every honest update was recorded ``unavailable``. Here
@@ -26,14 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from fedledger.exceptions import (
-    ContentMismatchError,
-    ContentTooLargeError,
-    InvalidCIDError,
-    StoreError,
-    ValidationError,
-)
+from fedledger.exceptions import StoreError, ValidationError
 from fedledger.records import UpdateSubmitted
+from fedledger.rules.reasons import Reason, fetch_failure
 from fedledger.store import ContentStore
 
 DEFAULT_PER_UPDATE = 30.0
@@ -43,17 +39,17 @@ MEMORY_BUDGET = 1 << 30
 
 @dataclass(frozen=True)
 class Fetched:
-    """Where an update's bytes were spooled, or why they could not be fetched (a reason code and a sentence)."""
+    """Where an update's bytes were spooled, or why they could not be fetched (a reason and a sentence)."""
 
     path: Path | None
-    reason: str = ""
+    reason: Reason | None = None  # one of ``fedledger.rules.reasons.FETCH_REASONS`` when ``path`` is None
     detail: str = ""
     out_of_budget: bool = False  # the budget decided, not the store: never taken up, or its window cut
 
     def read(self) -> bytes:
         """The spooled bytes, or ``ValidationError`` with the fetch's reason."""
         if self.path is None:
-            raise ValidationError(self.reason, self.detail)
+            raise ValidationError(self.reason or Reason.UNAVAILABLE, self.detail)
         return self.path.read_bytes()
 
 
@@ -106,15 +102,12 @@ class RoundFetcher:
             cut = window < self.per_update
             if window <= 0:
                 detail = f"not fetched: the {self.budget:g} s budget ran out first"
-                return Fetched(None, "unavailable", detail, out_of_budget=True)
+                return Fetched(None, Reason.UNAVAILABLE, detail, out_of_budget=True)
         try:
             data = self.store.get(cid, timeout=window, max_bytes=self.max_bytes)
-        except ContentTooLargeError as exc:
-            return Fetched(None, "too_large", str(exc))
-        except (ContentMismatchError, InvalidCIDError) as exc:  # InvalidCIDError: names no verifiable content
-            return Fetched(None, "cid_mismatch", str(exc))
-        except StoreError as exc:
-            return Fetched(None, "unavailable", str(exc), out_of_budget=cut)
+        except StoreError as exc:  # the one mapping from a fetch failure to its reason
+            reason = fetch_failure(exc)
+            return Fetched(None, reason, str(exc), out_of_budget=cut and reason == Reason.UNAVAILABLE)
         path = Path(self._spool.name) / hashlib.sha256(cid.encode()).hexdigest()  # a CID is untrusted text
         path.write_bytes(data)
         return Fetched(path)

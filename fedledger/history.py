@@ -15,7 +15,7 @@ from fedledger.exceptions import AuditError, ConfigurationError
 from fedledger.inclusion import INCLUDED, decode_outcomes, included_indices
 from fedledger.ledger import Ledger
 from fedledger.privacy.accounting import PrivateTask, read_private_task
-from fedledger.rounds import effective_weights
+from fedledger.rules.outcomes import effective_weights
 from fedledger.sampling import drawn_seed, sample_clients
 from fedledger.strategy_spec import parse_canonical
 

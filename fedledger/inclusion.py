@@ -7,7 +7,7 @@ reason it was left out. The contract checks the length (one byte per submission)
 computes ``numIncluded`` (the zero bytes) and ``includedRoot = keccak256(reasons)``, and emits all three, so an
 auditor learns from the chain alone exactly which submissions were used and why the others were not.
 
-The codes are part of the protocol (README); their order here is the order the aggregator checks them in.
+The codes are part of the protocol (README) and are defined once, with their names, in ``fedledger.rules.reasons``.
 """
 
 from __future__ import annotations
@@ -16,26 +16,13 @@ from collections.abc import Sequence
 
 from eth_utils.crypto import keccak
 
-INCLUDED = "included"
+from fedledger.rules.reasons import BY_CODE, Reason
 
-# Reason name -> byte. Never renumber: the chain stores the bytes.
-REASON_CODES: dict[str, int] = {
-    INCLUDED: 0,
-    "too_large": 1,
-    "digest_mismatch": 2,
-    "cid_mismatch": 3,
-    "unavailable": 4,
-    "malformed": 5,
-    "names_mismatch": 6,
-    "shape_mismatch": 7,
-    "non_finite": 8,
-    "duplicate": 9,
-    "unchanged": 10,
-    "over_cap": 11,
-    "outlier": 12,
-    "not_sampled": 13,
-}
-REASON_NAMES: dict[int, str] = {code: name for name, code in REASON_CODES.items()}
+INCLUDED = Reason.INCLUDED
+
+# Reason name -> byte (``Reason.code``). Never renumber: the chain stores the bytes.
+REASON_NAMES: dict[int, str] = {code: BY_CODE[code] for code in sorted(BY_CODE)}  # code -> Reason (a str)
+REASON_CODES: dict[str, int] = {name: code for code, name in REASON_NAMES.items()}
 EXCLUSION_REASONS = tuple(name for name in REASON_CODES if name != INCLUDED)
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from fedledger import codec
 from fedledger.exceptions import StoreError, ValidationError
 from fedledger.history import RoundHistory, TaskHistory
-from fedledger.inclusion import INCLUDED
 from fedledger.privacy.errors import PrivacyError
 from fedledger.privacy.masks import RoundRef
 from fedledger.privacy.quantize import QuantParams
@@ -40,6 +39,7 @@ from fedledger.privacy.transcript import (
     sha256,
 )
 from fedledger.records import RoundPosting, UpdateSubmitted
+from fedledger.rules.reasons import Reason
 
 ReadUpload = Callable[[UpdateSubmitted], bytes]  # raises ValidationError(reason, detail) when it cannot
 ReadPosting = Callable[[RoundPosting], bytes]  # raises ValidationError / StoreError when it cannot
@@ -124,7 +124,7 @@ def judge_private_round(
     roles = round_roles(history, record)
     length = sum(int(getattr(v, "size", 0)) for v in base.values())
     outcomes, details, masked = _check_uploads(record, length, read_upload)
-    bad = [i for i, o in enumerate(outcomes) if o != INCLUDED]
+    bad = [i for i, o in enumerate(outcomes) if o != Reason.INCLUDED]
     survivors, dropped = len(roles.survivors), len(roles.dropped)
     if bad:
         first = bad[0]
@@ -132,7 +132,7 @@ def judge_private_round(
             f"the masked upload of {record.submissions[first].participant} (#{first}) is unusable "
             f"({outcomes[first]}: {details[first]}), so its masks cannot be removed from the sum"
         )
-        unfetched = any(outcomes[i] == "unavailable" for i in bad)
+        unfetched = any(outcomes[i] == Reason.UNAVAILABLE for i in bad)
         return PrivateJudgement(
             outcomes, details, failure=failure, survivors=survivors, dropped=dropped, unfetched=unfetched
         )
@@ -180,16 +180,16 @@ def _check_uploads(
         try:
             data = read_upload(update)
             if sha256(data) != update.digest:
-                raise ValidationError("digest_mismatch", "its bytes do not hash to the registered digest")
+                raise ValidationError(Reason.DIGEST_MISMATCH, "its bytes do not hash to the registered digest")
             try:
                 words = decode_masked(data, length)
             except TranscriptError as exc:
-                raise ValidationError("malformed", str(exc)) from None
+                raise ValidationError(Reason.MALFORMED, str(exc)) from None
         except ValidationError as exc:
             outcomes.append(exc.reason)
             details[i] = exc.detail
             continue
-        outcomes.append(INCLUDED)
+        outcomes.append(Reason.INCLUDED)
         masked[update.participant] = words
     return outcomes, details, masked
 
@@ -210,7 +210,7 @@ def _read_material(
             material = read_unmask(data, roles, posting.participant)
         except (PrivacyError, ValidationError, StoreError, OSError, ValueError) as exc:
             unfetched = (
-                unfetched or isinstance(exc, StoreError) or getattr(exc, "reason", "") == "unavailable"
+                unfetched or isinstance(exc, StoreError) or getattr(exc, "reason", "") == Reason.UNAVAILABLE
             )
             notes.append(f"unmask material of {posting.participant} left out: {exc}")
             continue

@@ -10,7 +10,7 @@ reads the same rule from the same bytes:
 
 ``parse_spec`` reads what a person types (lowercase, shorthand allowed) and is used by ``task create`` and the
 demo; ``parse_canonical`` reads what is on-chain and accepts only the exact canonical form. The core knows the
-grammar only; the arithmetic of each rule lives in ``aggregator.strategies``.
+grammar only; the arithmetic of each rule lives in ``fedledger.rules.strategies``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ The inputs come from a formula, so anyone can re-derive them without numpy:
   2**23) * 2**(-23 - v % 40) * scale`` (a 24-bit integer times a power of two: exact in float32). Exponents spread
   over 40 binades make float64 sums round, so a changed order of additions changes bits. A sample count is
   ``1 + u % 1000``. Update ``i`` of ``n`` has scale ``2**(i - n + 1)`` (norms from far below to above the clip);
-  the model has 1,030 parameters so that the fixed-order sums (``aggregator.exact``, rows of 1,024) fold a row.
+  the model has 1,030 parameters so that the fixed-order sums (``fedledger.rules.exact``, rows of 1,024) fold a row.
 * **edge** sets, written out below: negative and positive zeros in every order, ties (identical updates and equal
   values), values at and next to the float32 maximum, float32 subnormals, and cancellation (``2**60 + 1 - 2**60``
   is 0 or 1 depending on the order of the additions, so reordering a sum changes the model, not just a float64
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
+from fedledger.rules.strategies import strategy_from_spec
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "rule_vectors.json"
 LABEL = b"fedledger/rule-vectors/v1/"

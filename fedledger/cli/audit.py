@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from aggregator.judge import judge_round
 from fedledger.audit import DEFAULT_FETCH_BUDGET, RoundVerdict, audit_summary, verify_task
 from fedledger.audit_cache import ENV_CACHE, VerifiedRounds, cache_namespace, default_path
 from fedledger.cli import output
@@ -217,7 +216,6 @@ def _verify(
             verdicts = verify_task(
                 h,
                 ctx.store,
-                judge_round,
                 fetch_budget=fetch_budget,
                 from_round=from_round,
                 cache=cache,
@@ -330,7 +328,6 @@ def _report(
             ctx.ledger,
             ctx.store,
             task,
-            judge_round,
             evaluate=evaluate,
             rpc_hint=ctx.endpoints.rpc_url,
             ipfs_hint=ctx.endpoints.ipfs_api or "",

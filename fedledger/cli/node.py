@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aggregator.judge import judge_round
-from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cli import output
@@ -32,6 +30,7 @@ from fedledger.exceptions import ChainError, ConfigurationError, SubmissionRefus
 from fedledger.fetch import fetch_model
 from fedledger.history import task_history
 from fedledger.records import TaskState
+from fedledger.rules.validation import validate_update
 
 if TYPE_CHECKING:
     from fl_node.private_round import PrivateSubmission
@@ -76,7 +75,7 @@ def base_verifier(ctx: Context, task_id: int) -> Callable[[TaskState], None]:
         if not finalized:
             return  # the initial model: the owner's choice, nothing to re-derive
         cache = open_cache(ctx)
-        verdicts = verify_task(history, ctx.store, judge_round, cache=cache)
+        verdicts = verify_task(history, ctx.store, cache=cache)
         save_cache(cache)
         for v in verdicts:
             if v.round in finalized and v.verdict != "OK":

@@ -9,8 +9,6 @@ from typing import Annotated
 
 import typer
 
-from aggregator.robust import TrimmedMean
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.cli import output
 from fedledger.cli.options import (
@@ -35,6 +33,8 @@ from fedledger.history import task_history
 from fedledger.ledger import Ledger
 from fedledger.privacy.plan import PrivacyPlan, PrivacyRequest, plan_privacy
 from fedledger.records import TaskLimits, TaskState
+from fedledger.rules.robust import TrimmedMean
+from fedledger.rules.strategies import strategy_from_spec
 from fedledger.strategy_spec import parse_spec
 from fedledger.tasks import Committee, launch_task
 

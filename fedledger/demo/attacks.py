@@ -27,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.coordinator import Coordinator, RoundNotReadyError
-from aggregator.judge import judge_round
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
+from fedledger.rules.strategies import strategy_from_spec
 from fedledger.store import LocalStore
 from fedledger.tasks import launch_task
 from fl_node.data import DatasetSplit, load_dataset, partition
@@ -188,5 +187,5 @@ def _run(
             excluded[exclusion.reason] = excluded.get(exclusion.reason, 0) + 1
     final = ledger.get_task(task)
     metric = evaluate(codec.decode(store.get(final.model_cid)), split)
-    verdicts = verify_task(task_history(ledger, task), store, judge_round)
+    verdicts = verify_task(task_history(ledger, task), store)
     return AttackResult(run, metric.name, metric.value, excluded, audit_summary(verdicts)["ok"], failed)

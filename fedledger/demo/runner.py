@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.demo.private import run_private_round
@@ -32,6 +30,7 @@ from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.privacy.plan import PrivacyRequest, plan_privacy
 from fedledger.records import TaskLimits
+from fedledger.rules.strategies import strategy_from_spec
 from fedledger.store import LocalStore
 from fedledger.strategy_spec import parse_spec
 from fedledger.tasks import launch_task
@@ -205,7 +204,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         )
 
     on_progress("auditing every round from the chain and the store")
-    verdicts = verify_task(task_history(ledger, task_id), store, judge_round)
+    verdicts = verify_task(task_history(ledger, task_id), store)
     report.audit = audit_summary(verdicts)
     if config.page_dir is not None:
         on_progress("writing the audit page")
@@ -214,7 +213,7 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
             score = evaluate(tensors, split)
             return score.name, score.value
 
-        page = report_data(ledger, store, task_id, judge_round, evaluate=metric)
+        page = report_data(ledger, store, task_id, evaluate=metric)
         page_json, page_html = write_page(page, config.page_dir)
         report.report_files.update(page=str(page_html.resolve()), page_json=str(page_json.resolve()))
     if config.store_dir is not None:

@@ -1,8 +1,8 @@
 """The report's data (the JSON twin of the page): task, timeline, contribution matrix, lineage, gas, metrics.
 
 Built only from the chain (events, receipts, block times) and the content store, through the same history and
-verification as `fedledger audit verify`: the page can never say OK where the audit would not. The judge (and
-the optional evaluation of global models) are handed in by the caller, so the core never imports a side.
+verification as `fedledger audit verify` (the same rules, ``fedledger.rules``): the page can never say OK where the
+audit would not. The optional evaluation of global models is handed in by the caller, so the core needs no torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from fedledger.exceptions import CodecError, StoreError
 from fedledger.fetch import fetch_model
 from fedledger.history import RoundHistory, TaskHistory, history_json, task_history
 from fedledger.ledger import Ledger
-from fedledger.rounds import Judge
 from fedledger.store import ContentStore
 
 Evaluate = Callable[[codec.Tensors], tuple[str, float]]
@@ -153,7 +152,6 @@ def report_data(
     ledger: Ledger,
     store: ContentStore,
     task_id: int,
-    judge: Judge,
     *,
     evaluate: Evaluate | None = None,
     rpc_hint: str = "",
@@ -162,7 +160,7 @@ def report_data(
     """Everything the page shows, as plain JSON (the page's twin)."""
     history = task_history(ledger, task_id)
     chain = _Chain(ledger)
-    verdict_list = verify_task(history, store, judge)
+    verdict_list = verify_task(history, store)
     verdicts = {v.round: v for v in verdict_list}
     data = history_json(history)
     for record, r in zip(history.rounds, data["rounds"], strict=True):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fedledger.files import write_atomic
+from fedledger.rules.reasons import Reason
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
@@ -127,9 +128,9 @@ def _cell(cell: dict[str, Any] | None, round_failed: bool) -> str:
     if cell is None:
         return "<td class='absent' title='absent'>·</td>"
     outcome, score = cell["outcome"], cell.get("score")
-    label = "✓" if outcome == "included" else outcome
-    label += f" {score:.3g}" if outcome == "outlier" and score is not None else ""
-    kinds = {"included": "included", "pending": "absent", "round failed": "failed"}
+    label = "✓" if outcome == Reason.INCLUDED else outcome
+    label += f" {score:.3g}" if outcome == Reason.OUTLIER and score is not None else ""
+    kinds = {Reason.INCLUDED.value: "included", "pending": "absent", "round failed": "failed"}
     kind = kinds.get(outcome, "excluded")
     bad = " bad" if cell["check"] in ("mismatch", "unverified") else ""
     title = ("round failed; " if round_failed and outcome != "round failed" else "") + outcome

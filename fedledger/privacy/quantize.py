@@ -8,7 +8,7 @@ Discrete Gaussian Mechanism for Federated Learning with Secure Aggregation", ICM
 The specification, step by step, for a participant's float32 update vector x (the flat delta from the round's base
 model, tensors in sorted-name order), its declared sample count m, and the task's ``QuantParams(C, b, cap, n)``:
 
-1. norm  = sqrt(Σ x_i²), with x_i² in float64 and the sum in the fixed order of ``fixed_sum`` (rows of 1024
+1. norm  = sqrt(Σ x_i²), with x_i² in float64 and the sum in the fixed order of ``fedledger.rules.exact.fixed_sum`` (rows of 1024
    element-wise adds, then ``math.fsum``), ``math.sqrt`` correctly rounded.
 2. clip  = x (float64) if norm <= C, else x * (C / norm) (one float64 division, then one multiply per value).
 3. q     = clamp(rint(clip * 2^b), -B, B), ``rint`` rounding half to even, B = ceil(C * 2^b) (the clamp never
@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedledger.privacy.errors import PrivacyParameterError
+from fedledger.rules.exact import WIDTH
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -42,19 +43,8 @@ MODULUS_BITS = 32
 MODULUS = 1 << MODULUS_BITS
 SUM_LIMIT = 1 << (MODULUS_BITS - 1)  # |true sum| must stay below this for the signed reading to be exact
 MAX_SCALE_BITS = 30
-# the fixed summation order of aggregator/exact.py, restated here so that the core needs no aggregator
-FOLD_WIDTH = 1024
+FOLD_WIDTH = WIDTH  # the fixed summation order of the rules' exact sums (``fedledger.rules.exact``)
 CHUNK = 64 * FOLD_WIDTH  # values per scratch block (512 KiB of float64); a multiple of FOLD_WIDTH
-
-
-def fixed_sum(values: F64) -> float:
-    """Σ values in a fixed order: rows of ``FOLD_WIDTH`` element-wise adds, then ``math.fsum`` of the partials."""
-    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    full = len(flat) - len(flat) % FOLD_WIDTH
-    partial = np.zeros(FOLD_WIDTH, np.float64)
-    for row in flat[:full].reshape(-1, FOLD_WIDTH):
-        partial += row
-    return math.fsum(partial.tolist() + flat[full:].tolist())
 
 
 @dataclass(frozen=True)
@@ -118,7 +108,7 @@ def _flat_finite(x: npt.ArrayLike) -> npt.NDArray[np.floating]:
 
 
 def _norm(flat: npt.NDArray[np.floating]) -> float:
-    """sqrt(Σ x_i²) in the order of ``fixed_sum``, squaring one block of rows at a time (no full-size copy)."""
+    """sqrt(Σ x_i²) in the order of ``fedledger.rules.exact.fixed_sum``, squaring one block of rows at a time (no full-size copy)."""
     full = len(flat) - len(flat) % FOLD_WIDTH
     partial = np.zeros(FOLD_WIDTH, np.float64)
     for start in range(0, full, CHUNK):
@@ -131,7 +121,7 @@ def _norm(flat: npt.NDArray[np.floating]) -> float:
 
 
 def l2_norm(x: npt.ArrayLike) -> float:
-    """sqrt(Σ x_i²) in float64, in the fixed order of ``fixed_sum`` (step 1 of the specification)."""
+    """sqrt(Σ x_i²) in float64, in the fixed order of ``fedledger.rules.exact.fixed_sum`` (step 1 of the specification)."""
     return _norm(_flat_finite(x))
 
 

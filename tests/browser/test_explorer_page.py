@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from federation import Federation, model
 from test_accountable_rounds import _finalize_as
 
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.explorer import report_data, write_report
 
@@ -48,7 +47,7 @@ def page_file(tmp_path: Path) -> Path:
     _finalize_as(
         fed, ["included", "malformed", "included", "included"], [updates[0], *updates[2:]], [10, 10, 10]
     )
-    write_report(report_data(fed.ledger, fed.store, fed.task, judge_round), tmp_path / "site")
+    write_report(report_data(fed.ledger, fed.store, fed.task), tmp_path / "site")
     return tmp_path / "site" / "index.html"
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator, RoundNotReadyError
-from aggregator.judge import judge_round
 from fedledger.cli.aggregate import outcome_json
 from fedledger.cli.options import Context
-from fedledger.rounds import Judgement
+from fedledger.rules.judge import judge_round
+from fedledger.rules.outcomes import Judgement
 
 
 def main(task: int, account: str, index: int) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
 from fedledger.history import task_history
@@ -83,7 +82,7 @@ class Federation:
 
     def verdicts(self) -> list[RoundVerdict]:
         history = task_history(self.ledger, self.task)
-        return [v for v in verify_task(history, self.store, judge_round) if v.verdict != "OPEN"]
+        return [v for v in verify_task(history, self.store) if v.verdict != "OPEN"]
 
     def verify(self) -> list[tuple[str, str]]:
         return [(v.verdict, v.reason) for v in self.verdicts()]

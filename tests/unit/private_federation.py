@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.coordinator import Coordinator, RoundOutcome
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
 from fedledger.history import RoundHistory, task_history
@@ -183,7 +182,7 @@ class PrivateFederation:
 
     def verdicts(self) -> list[RoundVerdict]:
         history = task_history(self.ledger, self.task)
-        return [v for v in verify_task(history, self.store, judge_round) if v.verdict != "OPEN"]
+        return [v for v in verify_task(history, self.store) if v.verdict != "OPEN"]
 
     def expected_model(self, who: list[int]) -> np.ndarray:
         weight = sum(min(self.members[i].samples, CAP) for i in who)

@@ -13,7 +13,6 @@ from federation import Federation, model
 from multiformats import CID
 
 from aggregator.coordinator import Coordinator, NotAggregatorError
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.exceptions import ConfigurationError, ContractRevertError
 from fedledger.history import history_json, task_history
@@ -21,6 +20,7 @@ from fedledger.inclusion import decode_outcomes, encode_outcomes
 from fedledger.ledger import Signer
 from fedledger.records import TaskLimits
 from fedledger.rounds import round_inputs
+from fedledger.rules.judge import judge_round
 from fedledger.sampling import drawn_seed, sample_clients
 
 
@@ -541,7 +541,7 @@ def test_reasons_a_stranger_sends_when_failing_a_round_are_not_outcomes_anywhere
     )
     # Execute
     history = history_json(task_history(fed.ledger, fed.task))["rounds"][0]
-    page = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    page = report_data(fed.ledger, fed.store, fed.task)
     verdict = fed.verdicts()[0]
     # Assert: nobody is shown as excluded; the history names who sent the ignored reasons; the audit notes it
     assert [s["outcome"] for s in history["submissions"]] == [None, None]

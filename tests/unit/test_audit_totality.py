@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 from test_contract_state_machine import RoundContract
 
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
 from fedledger.cid import compute_cid
@@ -66,12 +65,12 @@ class AuditedRoundContract(RoundContract):
             self.fresh_update()
         for task_id in self.tasks:
             history = task_history(self.ledger, task_id)
-            verdicts = verify_task(history, self.store, judge_round, fetch_timeout=1.0)
+            verdicts = verify_task(history, self.store, fetch_timeout=1.0)
             assert [v.round for v in verdicts] == [r.round for r in history.rounds]
             assert {v.verdict for v in verdicts} <= VERDICTS
             assert audit_summary(verdicts)["status"] in ("ok", "mismatch", "unverified", "empty")
             history_json(history)
-            page = report_data(self.ledger, self.store, task_id, judge_round)
+            page = report_data(self.ledger, self.store, task_id)
             assert len(page["rounds"]) == len(history.rounds)
 
 

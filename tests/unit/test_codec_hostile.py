@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.cli.app import app
 from fedledger.exceptions import CodecError, ValidationError
+from fedledger.rules.validation import validate_update
 
 BASE = {"w": np.zeros((2, 2), np.float32)}
 MESSAGE_LIMIT = 400  # characters: an error quotes at most a few cut-down values

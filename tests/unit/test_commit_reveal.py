@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import unopened_commitments, verify_task
 from fedledger.cid import compute_cid
@@ -251,7 +250,7 @@ def test_commit_reveal_a_committer_that_never_reveals_is_absent(chain: Chain, tm
     assert waiting is not None and "2 of 3 participants committed, 1 revealed" in waiting
     assert ready is None
     assert closed["included"] == [chain.person(1).address] and closed["excluded"] == []
-    assert [v.verdict for v in verify_task(task_history(ledger, task), chain.store, judge_round)] == ["OK", "OPEN"]
+    assert [v.verdict for v in verify_task(task_history(ledger, task), chain.store)] == ["OK", "OPEN"]
 
 
 # ------------------------------------------------------------------------------------------- the audit
@@ -273,7 +272,7 @@ def test_audit_mismatch_when_a_revealed_salt_does_not_open_the_commitment(chain:
 
     # Execute
     honest = unopened_commitments(task_history(ledger, task), task_history(ledger, task).rounds[0])
-    verdicts = verify_task(history, chain.store, judge_round)
+    verdicts = verify_task(history, chain.store)
 
     # Assert
     assert honest == ""

@@ -14,11 +14,11 @@ from federation import Federation, model
 
 import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator, NotAggregatorError, RoundNotReadyError, RoundOutcome
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.history import history_json, task_history
 from fedledger.ledger import Signer
-from fedledger.rounds import Judgement
+from fedledger.rules.judge import judge_round
+from fedledger.rules.outcomes import Judgement
 
 Lie = Callable[..., Judgement]
 

@@ -18,12 +18,11 @@ from web3 import Web3
 from web3.providers import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from aggregator.judge import judge_round
-from aggregator.robust import Krum
 from fedledger import codec
 from fedledger.explorer import render_html, report_data, write_report
 from fedledger.inclusion import encode_outcomes
 from fedledger.ledger import Ledger
+from fedledger.rules.robust import Krum
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def test_report_shows_task_timeline_matrix_lineage_and_gas(fed: Federation) -> N
     _honest_round(fed, 5.0)
     # Execute
     data = report_data(
-        fed.ledger, fed.store, fed.task, judge_round, evaluate=lambda t: ("mean", float(t["layer.bias"][0]))
+        fed.ledger, fed.store, fed.task, evaluate=lambda t: ("mean", float(t["layer.bias"][0]))
     )
     # Assert
     assert data["audit"]["status"] == "ok" and data["task"]["strategy"] == "fedavg"
@@ -85,7 +84,7 @@ def test_a_forged_round_breaks_the_lineage_and_a_censored_update_is_marked_in_it
         fed.submit(who, codec.encode(update))
     _finalize_as(fed, ["included", "malformed", "included"], [updates[0], updates[2]], [10, 10])
     # Execute
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(data)
     # Assert
     assert data["audit"]["status"] == "mismatch"
@@ -101,7 +100,7 @@ def test_strings_from_the_chain_are_escaped_not_rendered(tmp_path: Path) -> None
     # The owner chooses the strategy string: here one that would be markup if pasted into the page.
     evil = "<script>alert(1)</script>"
     fed = Federation(tmp_path, strategy=evil)
-    report = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    report = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(report)
     assert report["task"]["strategy"] == evil
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -109,7 +108,7 @@ def test_strings_from_the_chain_are_escaped_not_rendered(tmp_path: Path) -> None
 
 def test_write_report_writes_the_page_and_its_json_twin(fed: Federation, tmp_path: Path) -> None:
     _honest_round(fed, 1.0)
-    report = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    report = report_data(fed.ledger, fed.store, fed.task)
     written = write_report(report, tmp_path / "out")
     assert [p.name for p in written] == ["index.json", "index.html"]
     assert json.loads((tmp_path / "out" / "index.json").read_text()) == json.loads(json.dumps(report))
@@ -125,7 +124,7 @@ def test_a_round_failed_with_reasons_shows_them(fed: Federation) -> None:
     fed.submit(1, codec.encode(model(2.0)))
     fed.travel(3601)
     fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=encode_outcomes(["non_finite", "included"]))
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     assert data["rounds"][0]["status"] == "failed" and data["lineage"][1]["verdict"] == "FAILED"
     assert data["matrix"]["cells"][fed.people[0].address]["1"]["outcome"] == "non_finite"
 
@@ -146,7 +145,7 @@ def test_a_submission_to_a_round_failed_without_reasons_reads_round_failed_not_p
     fed.ledger.close_failed_round(fed.owner, fed.task, 1)
     fed.submit(1, codec.encode(model(2.0)))
     # Execute
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(data)
     # Assert
     cells = data["matrix"]["cells"]
@@ -160,7 +159,7 @@ def test_a_recorded_outcome_in_a_failed_round_says_the_round_failed_in_its_toolt
     fed.submit(0, codec.encode(model(1.0)))
     fed.travel(3601)
     fed.ledger.close_failed_round(fed.owner, fed.task, 1, reasons=encode_outcomes(["included"]))
-    page = render_html(report_data(fed.ledger, fed.store, fed.task, judge_round))
+    page = render_html(report_data(fed.ledger, fed.store, fed.task))
     assert "title='round failed; included;" in _matrix_cell(page, fed.people[0].address, 1)
 
 
@@ -174,7 +173,7 @@ def test_krum_outliers_carry_the_score_the_audit_recomputes(tmp_path: Path) -> N
     flat = [np.concatenate([model(v)[k].reshape(-1) for k in sorted(model(v))]) for v in values]
     expected = Krum(f=1, multi=True, m=3).scores(flat)  # participants submit in address order here
     # Execute
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(data)
     # Assert
     cells = [data["matrix"]["cells"][p.address]["1"] for p in fed.people]
@@ -193,7 +192,7 @@ def test_every_submission_and_round_close_has_its_transaction_hash(fed: Federati
     # Prepare
     _honest_round(fed, 1.0)
     # Execute
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(data)
     # Assert: each hash is the transaction that made the event, and the page holds every one in full
     first = data["rounds"][0]
@@ -210,7 +209,7 @@ def test_every_submission_and_round_close_has_its_transaction_hash(fed: Federati
 
 def test_full_cids_and_digests_are_in_the_page_shortened_only_by_css(fed: Federation) -> None:
     _honest_round(fed, 1.0)
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     page = render_html(data)
     for link in data["lineage"][:2]:
         for value in (link["digest"], link["cid"]):
@@ -227,7 +226,7 @@ def test_the_gas_chart_has_labelled_axes(fed: Federation) -> None:
     # Prepare
     _honest_round(fed, 1.0)
     _honest_round(fed, 2.0)
-    data = report_data(fed.ledger, fed.store, fed.task, judge_round)
+    data = report_data(fed.ledger, fed.store, fed.task)
     # Execute
     svg = render_html(data).split("<svg id='gas'", 1)[1].split("</svg>", 1)[0]
     # Assert: y ticks are gas values from 0 past the tallest bar, x ticks the round numbers, both axes named
@@ -241,7 +240,7 @@ def test_the_gas_chart_has_labelled_axes(fed: Federation) -> None:
 
 def test_an_in_process_chain_offers_no_command_that_cannot_work(fed: Federation) -> None:
     _honest_round(fed, 1.0)
-    page = render_html(report_data(fed.ledger, fed.store, fed.task, judge_round))
+    page = render_html(report_data(fed.ledger, fed.store, fed.task))
     check = page.split('id="check">', 1)[1]
     assert "audit verify --task" not in check.split("fedledger devnet up", 1)[0]
     assert "lived in-process" in check and "fedledger devnet up" in check
@@ -269,7 +268,7 @@ def test_a_chain_reached_over_rpc_gets_the_command_that_re_runs_the_audit(fed: F
     _honest_round(fed, 1.0)
     remote = Ledger(Web3(_OverRpc(fed.w3.provider)), fed.ledger.address)
     # Execute
-    data = report_data(remote, fed.store, fed.task, judge_round, rpc_hint="http://127.0.0.1:8545")
+    data = report_data(remote, fed.store, fed.task, rpc_hint="http://127.0.0.1:8545")
     page = render_html(data)
     # Assert
     command = f"fedledger audit verify --task {fed.task} --contract {fed.ledger.address} --rpc-url http://127.0.0.1:8545"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from federation import Federation, model
 
-from aggregator.strategies import FedSGD
 from fedledger import codec
 from fedledger.exceptions import NonFiniteModelError, SubmissionRefusedError
 from fedledger.inclusion import encode_outcomes
+from fedledger.rules.strategies import FedSGD
 
 FLT_MAX = float(np.finfo(np.float32).max)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from federation import Federation, model
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cid import compute_cid
@@ -108,7 +107,7 @@ def test_an_audit_of_many_cids_recorded_unavailable_keeps_to_its_budget_and_says
     fed.coordinator.close_round(fed.task)
 
     # Execute: each CID would get 30 s (3 minutes one after another); the round's budget is half a second
-    verdicts = verify_task(task_history(fed.ledger, fed.task), fed.store, judge_round, fetch_budget=0.5)
+    verdicts = verify_task(task_history(fed.ledger, fed.task), fed.store, fetch_budget=0.5)
 
     # Assert: the needed content came first and the verdict holds; the junk is noted, not waited for
     round_1 = verdicts[0]

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aggregator.strategies import strategy_from_spec
 from fedledger import codec
+from fedledger.rules.strategies import strategy_from_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "rule_vectors.json").read_text(encoding="utf-8"))

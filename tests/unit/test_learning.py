@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from aggregator.strategies import FedAvg, FedSGD
 from fedledger.exceptions import ConfigurationError
+from fedledger.rules.strategies import FedAvg, FedSGD
 from fl_node.data import DatasetSplit, load_dataset, partition, partition_indices
 from fl_node.model import build_model, initial_model, load_tensors, model_config_for, model_to_tensors
 from fl_node.train import Metric, TrainConfig, centralised_baseline, compute_gradient, evaluate, train_local

@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from fedledger.privacy import quantize as qz
 from fedledger.privacy.errors import PrivacyParameterError
+from fedledger.rules.exact import fixed_sum
 
 SMALL = qz.QuantParams(clip=2.0, scale_bits=2, weight_cap=2, max_participants=4)
 
@@ -188,7 +189,7 @@ def test_fixed_sum_is_order_fixed_and_correct_on_a_hard_case() -> None:
     values = np.zeros(2048, np.float64)
     values[0], values[1], values[1024] = 1e16, 1.0, -1e16
 
-    assert qz.fixed_sum(values) == 1.0
+    assert fixed_sum(values) == 1.0
 
 
 @pytest.mark.parametrize("clip_norm", [10.0, 0.5])  # unclipped (norm ~4.5) and clipped
@@ -197,7 +198,7 @@ def test_blockwise_encoding_equals_the_specification_written_in_one_piece(clip_n
     params = qz.QuantParams(clip=clip_norm, scale_bits=8, weight_cap=7, max_participants=1)
     x = np.random.default_rng(9).normal(0, 0.01, 3 * qz.CHUNK + 1500).astype(np.float32)
     x64 = x.astype(np.float64)
-    norm = math.sqrt(qz.fixed_sum(x64 * x64))
+    norm = math.sqrt(fixed_sum(x64 * x64))
     clipped = x64 if norm <= clip_norm else x64 * (clip_norm / norm)
     q = np.clip(np.rint(clipped * params.scale), -params.coord_bound, params.coord_bound).astype(np.int64)
 

@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from aggregator.coordinator import Coordinator
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cli.app import app
@@ -95,7 +94,7 @@ def test_three_participants_take_a_private_round_and_the_audit_re_derives_it(net
     assert all(set(r.gas) == {"keys", "shares", "upload", "unmask"} for r in done)
     outcome = Coordinator(net.ledger, LocalStore(net.store_dir), net.owner).close_round(net.task)
     assert not outcome.failed and len(outcome.included) == PARTICIPANTS
-    verdicts = verify_task(task_history(net.ledger, net.task), LocalStore(net.store_dir), judge_round)
+    verdicts = verify_task(task_history(net.ledger, net.task), LocalStore(net.store_dir))
     assert [v.verdict for v in verdicts if v.verdict != "OPEN"] == ["OK"]
 
 

@@ -11,7 +11,6 @@ import pytest
 from private_federation import PrivateFederation, base_model
 
 from aggregator.coordinator import RoundNotReadyError
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger.explorer.data import report_data
 from fedledger.explorer.page import render_html
@@ -207,7 +206,7 @@ def test_audit_page_shows_the_privacy_loss(tmp_path: Path) -> None:
     fed = PrivateFederation(tmp_path, participants=3, quorum=2, threshold=2, params=params, max_rounds=5)
     fed.everyone_steps_in()
     assert not fed.close().failed
-    page = render_html(report_data(fed.ledger, fed.store, fed.task, judge_round))
+    page = render_html(report_data(fed.ledger, fed.store, fed.task))
     expected = PrivateTask.from_event(task_history(fed.ledger, fed.task).privacy, 50).epsilon_after(2)  # type: ignore[arg-type]
     assert f"{expected:.3g} at δ = 1e-05 after 2 rounds (budget 50.0)" in page  # round 2 is open: charged
     assert "secure aggregation, threshold 2" in page

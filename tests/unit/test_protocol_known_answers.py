@@ -13,12 +13,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from aggregator.exact import squared_distance
-from aggregator.robust import Median, TrimmedMean
-from aggregator.strategies import FedAvg
-from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.exceptions import CodecError, ConfigurationError, ValidationError
+from fedledger.rules.exact import squared_distance
+from fedledger.rules.robust import Median, TrimmedMean
+from fedledger.rules.strategies import FedAvg
+from fedledger.rules.validation import validate_update
 from fedledger.strategy_spec import canonical_spec, parse_canonical
 
 ONE = struct.pack("<f", 1.0)

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.exact import fixed_sum, squared_distance, sum_of_squares
-from aggregator.robust import Krum, Median, TrimmedMean
-from aggregator.strategies import FedAvg, InsufficientUpdatesError, RunningSum, strategy_from_spec
 from fedledger import codec
+from fedledger.rules.base import InsufficientUpdatesError
+from fedledger.rules.exact import fixed_sum, squared_distance, sum_of_squares
+from fedledger.rules.robust import Krum, Median, TrimmedMean
+from fedledger.rules.strategies import FedAvg, RunningSum, strategy_from_spec
 
 BASE = {"w": np.zeros(4, np.float32), "b": np.zeros(2, np.float32)}
 

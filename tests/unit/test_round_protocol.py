@@ -14,7 +14,6 @@ import pytest
 from federation import Federation, model
 
 from aggregator.coordinator import Coordinator, RoundNotReadyError
-from aggregator.judge import judge_round
 from fedledger import codec
 from fedledger import ledger as ledger_module
 from fedledger.audit import verify_task
@@ -23,6 +22,7 @@ from fedledger.exceptions import ChainError, ContractRevertError
 from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes, encode_outcomes, included_indices
 from fedledger.ledger import Signer
+from fedledger.rules.judge import judge_round
 from fl_node.submit import check_can_submit
 
 
@@ -240,16 +240,16 @@ def test_verified_rounds_are_not_re_derived_twice(fed: Federation, tmp_path: Pat
         calls.append(1)
         return judge_round(*args)
 
-    first = verify_task(history, fed.store, counting_judge, cache=cache)
+    first = verify_task(history, fed.store, judge=counting_judge, cache=cache)
     cache.save()
     # Execute: a second audit with the cache read back from disk
     again = VerifiedRounds(tmp_path / "cache.json", "embedded:" + fed.ledger.address)
-    second = verify_task(history, fed.store, counting_judge, cache=again)
+    second = verify_task(history, fed.store, judge=counting_judge, cache=again)
     # Assert
     assert [v.verdict for v in first] == ["OK", "OPEN"] and [v.verdict for v in second] == ["OK", "OPEN"]
     assert len(calls) == 1 and again.hits == 1 and second[0].reason.endswith("(cached)")
     other = VerifiedRounds(tmp_path / "cache.json", "another-chain:" + fed.ledger.address)
-    verify_task(history, fed.store, counting_judge, cache=other)
+    verify_task(history, fed.store, judge=counting_judge, cache=other)
     assert len(calls) == 2  # another namespace (chain, contract) never reuses a verdict
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator.validation import REASONS, validate_update
 from fedledger import codec
 from fedledger.exceptions import ValidationError
+from fedledger.rules.validation import REASONS, validate_update
 
 LIMIT = 1 << 20
 

@@ -18,7 +18,6 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 from web3 import Web3
 
-from aggregator.judge import judge_round
 from fedledger.audit import audit_summary, verify_task
 from fedledger.flower import Anchored
 from fedledger.flower.setup import anchored_task
@@ -123,7 +122,7 @@ def main(grid: Grid, context: Context) -> None:
                 {"accuracy": accuracy({k: a.numpy() for k, a in arrays.items()})}
             ),
         )
-        verdicts = verify_task(task_history(anchor.ledger, anchor.task_id), anchor.store, judge_round)
+        verdicts = verify_task(task_history(anchor.ledger, anchor.task_id), anchor.store)
         summary = {
             "task_id": anchor.task_id,
             "contract": anchor.ledger.address,

@@ -1,9 +1,8 @@
 """Decide a round: every submission's outcome and the global model, the same way for the aggregator and the audit.
 
 ``judge_round`` is the one function that turns a round's submissions into outcomes and a global model. The
-aggregator calls it to finalize; the auditor calls the very same function (handed to the core's audit by the
-CLI) to re-check, so the two can never drift apart. The order of the checks is the protocol's
-(``fedledger.rounds``): event reasons, then content (``load`` raises ``ValidationError``), then the rule.
+aggregator calls it to finalize; the auditor (``fedledger.audit``) calls the very same function to re-check, so
+the two can never drift apart. The order of the checks is the protocol's (``fedledger.rules.outcomes``): event reasons, then content (``load`` raises ``ValidationError``), then the rule.
 
 Determinism: candidates are loaded and aggregated in participant-address order, never by arrival or submission
 time, and every rule sums in float64 in a fixed order, so the same inputs give the same bytes on every machine.
@@ -15,22 +14,23 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from aggregator.strategies import FedSGD, NoUpdatesError, strategy_from_spec
-from aggregator.validation import validate_update
 from fedledger import codec
 from fedledger.exceptions import NonFiniteModelError, ValidationError
-from fedledger.inclusion import INCLUDED
 from fedledger.records import UpdateSubmitted
-from fedledger.rounds import Judgement, RoundInputs, event_reasons
+from fedledger.rules.base import NoUpdatesError
+from fedledger.rules.outcomes import Judgement, RoundInputs, event_reasons
+from fedledger.rules.reasons import Reason
+from fedledger.rules.strategies import FedSGD, strategy_from_spec
+from fedledger.rules.validation import validate_update
 
 Fetch = Callable[[UpdateSubmitted], bytes]
 
-_EVENT_DETAILS = {
-    "not_sampled": "the round's seed did not select this participant",
-    "over_cap": "claims more samples than its cap",
-    "unchanged": "the update is the round's base model itself",
-    "duplicate": "another submission of this round has the same digest",
-    "unavailable": "recorded as unavailable when the round closed",
+_EVENT_DETAILS: dict[str, str] = {
+    Reason.NOT_SAMPLED: "the round's seed did not select this participant",
+    Reason.OVER_CAP: "claims more samples than its cap",
+    Reason.UNCHANGED: "the update is the round's base model itself",
+    Reason.DUPLICATE: "another submission of this round has the same digest",
+    Reason.UNAVAILABLE: "recorded as unavailable when the round closed",
 }
 
 
@@ -51,7 +51,8 @@ def judge_round(
         The round's base model (already checked against its digest).
     fetch:
         Returns one update's bytes, or raises ``ValidationError`` with ``unavailable``, ``too_large`` or
-        ``cid_mismatch``; the bytes are then validated here (``aggregator.validation``).
+        ``cid_mismatch`` (``fedledger.rules.reasons.fetch_failure``); the bytes are then validated here
+        (``fedledger.rules.validation``).
     fixed:
         Outcomes decided in advance (the auditor passes the recorded ``unavailable`` ones: content that was
         missing when the round closed cannot be held against the aggregator, nor used to recompute).
@@ -63,12 +64,12 @@ def judge_round(
     """
     strategy = strategy_from_spec(inputs.strategy)  # an unusable spec is the task's fault, never an update's
     submissions = list(inputs.submissions)
-    judgement = Judgement([INCLUDED] * len(submissions))
+    judgement = Judgement([Reason.INCLUDED] * len(submissions))
     for index, reason in {**event_reasons(inputs), **(fixed or {})}.items():
         judgement.outcomes[index] = reason
         judgement.details[index] = _EVENT_DETAILS.get(reason, reason)
     candidates = sorted(
-        (i for i, outcome in enumerate(judgement.outcomes) if outcome == INCLUDED),
+        (i for i, outcome in enumerate(judgement.outcomes) if outcome == Reason.INCLUDED),
         key=lambda i: (submissions[i].participant.lower(), i),
     )
     valid: list[int] = []
@@ -100,7 +101,7 @@ def judge_round(
         judgement.scores[valid[position]] = score
     for position in result.rejected:
         index = valid[position]
-        judgement.outcomes[index] = "outlier"
+        judgement.outcomes[index] = Reason.OUTLIER
         ranked = f" (score {judgement.scores[index]:.6g})" if index in judgement.scores else ""
         judgement.details[index] = f"rejected by {strategy.spec}{ranked}"
     if len(valid) >= inputs.quorum:

@@ -2,11 +2,11 @@
 
 A rule turns a round's base model and its valid updates, already in canonical order, into an ``Aggregate``: the
 next global model, the positions it rejected as outliers, and each position's effective weight. Every rule does
-its arithmetic in float64, in a fixed order (``aggregator.exact``), and casts to float32 once at the very end, so
+its arithmetic in float64, in a fixed order (``fedledger.rules.exact``), and casts to float32 once at the very end, so
 anyone replaying the ledger re-derives the same bytes and digest on any machine.
 
 FedAvg and FedSGD stream (one update in memory at a time, through ``RunningSum``); the robust rules in
-``aggregator.robust`` need every update at once and say so.
+``fedledger.rules.robust`` need every update at once and say so.
 """
 
 from __future__ import annotations
@@ -14,60 +14,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.validation import NON_FINITE
 from fedledger.codec import Tensors
 from fedledger.exceptions import ConfigurationError, ValidationError
+from fedledger.rules.base import (
+    F64,
+    Aggregate,
+    NoUpdatesError,
+    Strategy,
+    Update,
+    check_against_base,
+    to_float32,
+)
+from fedledger.rules.exact import sum_of_squares
+from fedledger.rules.reasons import Reason
+from fedledger.rules.robust import Krum, Median, TrimmedMean
 from fedledger.strategy_spec import StrategySpec, parse_canonical
 
-F64 = npt.NDArray[np.float64]
-Update = tuple[Tensors, int]
 DEFAULT_FEDSGD_LR = 0.3
 CHUNK = 1 << 20  # values per scratch block: 8 MiB of float64, whatever the model's size
-
-
-class NoUpdatesError(ValueError):
-    """A rule was given no updates at all (every candidate of the round was excluded)."""
-
-
-class InsufficientUpdatesError(ValueError):
-    """A rule was given fewer updates than it needs (Krum: 2f + 3)."""
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """What a rule made of a round's valid updates."""
-
-    tensors: Tensors  # the next global model, float32, names sorted
-    rejected: tuple[int, ...] = ()  # positions (in the order given) the rule left out as outliers
-    weights: tuple[float, ...] = ()  # effective weight of each position (0.0 when rejected)
-    scores: tuple[float, ...] = ()  # each position's score, for rules that rank updates (Krum: lower is kept)
-
-
-class Strategy(Protocol):
-    """One aggregation rule; ``strategy_from_spec(s.spec) == s``."""
-
-    @property
-    def spec(self) -> str:
-        """The canonical spec string recorded with the task."""
-        ...
-
-    @property
-    def streams(self) -> bool:
-        """True when ``aggregate`` consumes the updates one at a time (memory O(model))."""
-        ...
-
-    def min_updates(self) -> int:
-        """The fewest valid updates the rule can aggregate."""
-        ...
-
-    def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
-        """Combine ``(tensors, num_samples)`` pairs, already in canonical order, into the next model."""
-        ...
 
 
 class RunningSum:
@@ -146,19 +114,6 @@ class RunningSum:
         return tuple(w / self.total_weight for w in self.weights)
 
 
-def check_against_base(base: Tensors, combined: Mapping[str, npt.NDArray[np.generic]]) -> None:
-    """The combined tensors have exactly the base model's names and shapes."""
-    for name, value in combined.items():
-        if name not in base or np.shape(base[name]) != value.shape:
-            raise ValueError(f"updates do not match the base model at tensor {name!r}")
-    if set(base) != set(combined):
-        raise ValueError(f"updates lack tensors of the base model: {sorted(set(base) - set(combined))}")
-
-
-def to_float32(tensors: Mapping[str, F64]) -> Tensors:
-    return {name: tensors[name].astype(np.float32) for name in sorted(tensors)}
-
-
 @dataclass(frozen=True)
 class FedAvg:
     """Federated Averaging (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from
@@ -195,8 +150,6 @@ def _bounded(base: Tensors, tensors: Tensors, clip: float) -> Tensors:
     Computed in float64; the result is cast back to float32 exactly as an update arrives (one rounding), so clipped
     and unclipped updates go through the same running sum.
     """
-    from aggregator.exact import sum_of_squares
-
     diff = {
         name: np.asarray(tensors[name], np.float64) - np.asarray(base[name], np.float64)
         for name in sorted(tensors)
@@ -250,7 +203,7 @@ class FedSGD:
             bad = int(np.count_nonzero(~np.isfinite(step)))
             if bad:
                 raise ValidationError(
-                    NON_FINITE,
+                    Reason.NON_FINITE,
                     f"tensor {name!r}: {bad} values of this update's own step, base - {self.lr!r} * g, "
                     "overflow float32",
                 )
@@ -258,7 +211,7 @@ class FedSGD:
     def aggregate(self, base: Tensors, updates: Iterable[Update]) -> Aggregate:
         gradient, shares = streamed_mean(base, updates)
         stepped = {name: np.asarray(base[name], np.float64) - self.lr * g for name, g in gradient.items()}
-        with np.errstate(over="ignore"):  # an overflow is the judge's to refuse (``aggregator.judge``)
+        with np.errstate(over="ignore"):  # an overflow is the judge's to refuse (``fedledger.rules.judge``)
             return Aggregate(to_float32(stepped), (), shares)
 
 
@@ -280,8 +233,6 @@ def strategy_from_spec(spec: str | StrategySpec) -> Strategy:
     ConfigurationError
         For a spec that is not canonical.
     """
-    from aggregator.robust import Krum, Median, TrimmedMean
-
     parsed = parse_canonical(spec) if isinstance(spec, str) else spec
     name = parsed.name
     if name == "fedavg":

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.exact import squared_distance
-from aggregator.strategies import (
+from fedledger.codec import Tensors
+from fedledger.rules.base import (
     F64,
     Aggregate,
     InsufficientUpdatesError,
@@ -30,7 +30,7 @@ from aggregator.strategies import (
     check_against_base,
     to_float32,
 )
-from fedledger.codec import Tensors
+from fedledger.rules.exact import squared_distance
 
 
 def _stack(

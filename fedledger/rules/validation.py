@@ -1,6 +1,6 @@
 """Validate before you average: one function that accepts an update or rejects it for a named reason.
 
-Reason codes (``ValidationError.reason``), in the order they are checked:
+Reasons (``ValidationError.reason``, members of ``fedledger.rules.reasons.Reason``), in the order they are checked:
 
 ``too_large``        more bytes than the task allows (checked before anything is hashed or parsed);
 ``digest_mismatch``  sha256 of the bytes (``codec.model_digest``) differs from the digest registered on-chain
@@ -20,14 +20,17 @@ import numpy as np
 from fedledger import codec
 from fedledger.codec import Tensors
 from fedledger.exceptions import CodecError, ValidationError
+from fedledger.rules.reasons import Reason
 
-TOO_LARGE = "too_large"
-DIGEST_MISMATCH = "digest_mismatch"
-MALFORMED = "malformed"
-NAMES_MISMATCH = "names_mismatch"
-SHAPE_MISMATCH = "shape_mismatch"
-NON_FINITE = "non_finite"
-REASONS = (TOO_LARGE, DIGEST_MISMATCH, MALFORMED, NAMES_MISMATCH, SHAPE_MISMATCH, NON_FINITE)
+# the reasons this module gives, in the order it checks them
+REASONS = (
+    Reason.TOO_LARGE,
+    Reason.DIGEST_MISMATCH,
+    Reason.MALFORMED,
+    Reason.NAMES_MISMATCH,
+    Reason.SHAPE_MISMATCH,
+    Reason.NON_FINITE,
+)
 
 
 def validate_update(data: bytes, *, base: Tensors, expected_digest: bytes, max_bytes: int) -> Tensors:
@@ -55,22 +58,22 @@ def validate_update(data: bytes, *, base: Tensors, expected_digest: bytes, max_b
         With ``reason`` one of ``REASONS`` (see the module docstring) and a human-readable ``detail``.
     """
     if len(data) > max_bytes:
-        raise ValidationError(TOO_LARGE, f"update is {len(data)} bytes, the limit is {max_bytes}")
+        raise ValidationError(Reason.TOO_LARGE, f"update is {len(data)} bytes, the limit is {max_bytes}")
     digest = codec.model_digest(data)
     if digest != expected_digest:
         raise ValidationError(
-            DIGEST_MISMATCH,
+            Reason.DIGEST_MISMATCH,
             f"bytes hash to {codec.digest_hex(digest)}, registered {codec.digest_hex(expected_digest)}",
         )
     try:
         tensors = codec.decode(data, max_bytes=max_bytes)
     except CodecError as exc:
-        raise ValidationError(MALFORMED, str(exc)) from exc
+        raise ValidationError(Reason.MALFORMED, str(exc)) from exc
     _check_layout(tensors, base)
     for name in sorted(tensors):
         bad = int(np.count_nonzero(~np.isfinite(tensors[name])))
         if bad:
-            raise ValidationError(NON_FINITE, f"tensor {name!r} has {bad} NaN or infinite values")
+            raise ValidationError(Reason.NON_FINITE, f"tensor {name!r} has {bad} NaN or infinite values")
     return tensors
 
 
@@ -78,10 +81,10 @@ def _check_layout(tensors: Tensors, base: Tensors) -> None:
     """Same tensor names and shapes as the base model, or a ValidationError saying which differ."""
     if set(tensors) != set(base):
         missing, extra = sorted(set(base) - set(tensors)), sorted(set(tensors) - set(base))
-        raise ValidationError(NAMES_MISMATCH, f"missing {missing}, unexpected {extra}")
+        raise ValidationError(Reason.NAMES_MISMATCH, f"missing {missing}, unexpected {extra}")
     for name in sorted(base):
         if tensors[name].shape != np.shape(base[name]):
             raise ValidationError(
-                SHAPE_MISMATCH,
+                Reason.SHAPE_MISMATCH,
                 f"tensor {name!r} has shape {tensors[name].shape}, expected {np.shape(base[name])}",
             )
