@@ -12,6 +12,7 @@ import numpy as np
 
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
+from fedledger.embedded_chain import advance_time
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
 from fedledger.history import task_history
@@ -91,6 +92,4 @@ class Federation:
         return [(v.verdict, v.reason) for v in self.verdicts()]
 
     def travel(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
-        tester.mine_blocks()
+        advance_time(self.w3, self.ledger.block_timestamp() + seconds)
