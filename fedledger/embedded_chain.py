@@ -170,6 +170,7 @@ class EmbeddedChain:
         self._log_keys: list[tuple[int, int]] = []  # (block, logIndex) per entry of ``logs``, for bisection
         self._by_address: dict[str, list[int]] = {}
         self._by_topic: dict[tuple[int, str], list[int]] = {}
+        self._numbers: dict[str, int] = {}
         self._snapshots: dict[int, tuple[Any, _Journal]] = {}
         self._snapshot_ids = itertools.count(1)
         for index in range(accounts):
@@ -453,19 +454,22 @@ class EmbeddedChain:
                 "uncles": [],
             }
 
-    def block_by_hash(self, wanted: str, full: bool) -> dict[str, Any] | None:
+    def block_by_hash(self, wanted: Any, full: bool) -> dict[str, Any] | None:
         with self.lock:
-            number = self._hash_numbers().get(wanted.lower())
+            number = self._hash_numbers().get(_as_list(wanted)[0].lower())
             return None if number is None else self.block(number, full)
 
     def _hash_numbers(self) -> dict[str, int]:
-        return {block.hash: block.number for block in self.blocks}
+        """Block hash -> number, kept as blocks are mined (and rebuilt after a revert)."""
+        while len(self._numbers) < len(self.blocks):
+            self._numbers[block_hash(len(self._numbers))] = len(self._numbers)
+        return self._numbers
 
     def get_logs(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """eth_getLogs from the index: the smallest candidate list (by address or by a topic), then filtered."""
         with self.lock:
             if query.get("blockHash"):
-                number = self._hash_numbers().get(str(query["blockHash"]).lower())
+                number = self._hash_numbers().get(_as_list(query["blockHash"])[0].lower())
                 if number is None:
                     raise RPCError(-32000, f"unknown block {query['blockHash']}")
                 start = end = number
@@ -563,6 +567,7 @@ class EmbeddedChain:
 
     def _restore(self, journal: _Journal) -> None:
         del self.blocks[journal.blocks :]
+        self._numbers = {h: n for h, n in self._numbers.items() if n < journal.blocks}
         self.blocks[-1].transactions, self.blocks[-1].gas_used = journal.last_txs[:], journal.last_gas
         self.nonces = dict(journal.nonces)
         for index_list in itertools.chain(self._by_address.values(), self._by_topic.values()):

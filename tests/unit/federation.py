@@ -12,9 +12,9 @@ import numpy as np
 
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
-from fedledger.embedded_chain import advance_time
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits

@@ -9,9 +9,9 @@ import numpy as np
 
 from aggregator.coordinator import Coordinator, RoundOutcome
 from aggregator.judge import judge_round
-from fedledger.embedded_chain import advance_time
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import RoundHistory, task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.privacy.dp import DpParams, add_noise, noise_rng, participant_sigma

@@ -19,9 +19,9 @@ import pytest
 from eth_account import Account
 from typer.testing import CliRunner
 
-from fedledger.embedded_chain import advance_time
 from fedledger import codec
 from fedledger.cli.app import app
+from fedledger.embedded_chain import advance_time
 from fedledger.exceptions import ChainError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect

@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from aggregator.coordinator import Coordinator
 from aggregator.judge import judge_round
-from fedledger.embedded_chain import advance_time, mine, set_automine
 from fedledger import codec
 from fedledger.audit import unopened_commitments, verify_task
 from fedledger.cid import compute_cid
 from fedledger.cli.app import app
 from fedledger.commit_reveal import commitment, new_salt
+from fedledger.embedded_chain import advance_time, mine, set_automine
 from fedledger.exceptions import ContractRevertError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.history import task_history

@@ -10,7 +10,6 @@ from federation import Federation, model
 from web3.exceptions import Web3RPCError
 
 from fedledger import codec
-from fedledger import events as events_module
 from fedledger.events import EventLog
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import RoundFinalized, TaskLimits, UpdateSubmitted
