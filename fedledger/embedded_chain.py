@@ -18,7 +18,10 @@ Choices a reader should know:
   ``blockhash(block.number - 1)`` is the one an auditor recomputes. They repeat between two embedded chains;
   transaction hashes carry a per-chain salt, so keys built on a transaction hash (the audit cache) do not.
 * Gas: one execution, then ``used + refunded`` plus a margin as the estimate (no binary search); fees are a
-  fixed 1 gwei base fee charged to the sender, so an unfunded key is refused as on a node.
+  fixed 1 gwei base fee charged to the sender, so an unfunded key is refused as on a node. Receipts show less gas
+  than anvil for transactions that touch state an earlier one touched (4-20k less for fedledger's): pyrevm 0.3.7
+  keeps every transaction in one journal, so accounts and slots stay warm, and its ``commit()``, which would end a
+  transaction, leaves the EVM refusing every later call (``CallTooDeep``). Measure gas on a devnet.
 * Reverts: ``eth_call``/``eth_estimateGas`` answer JSON-RPC error 3 with the revert data, so web3 raises its own
   ``ContractCustomError``; a transaction sent with its own gas limit that reverts is mined with status 0 (as on
   anvil), and ``fedledger.ledger`` replays it as a call to name the contract's error.
