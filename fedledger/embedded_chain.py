@@ -764,6 +764,11 @@ def fund_accounts(w3: Web3, count: int) -> list[str]:
         return chain.accounts[:count]
 
 
+def add_account(w3: Web3, private_key: str) -> str:
+    """Fund ``private_key``'s account on an embedded chain and let the node hold it; return its address."""
+    return _chain(w3).add_account(private_key)
+
+
 def advance_time(w3: Web3, to_timestamp: int) -> int:
     """Mine a block at ``to_timestamp``, or at once if the chain is already there (standard methods: works on
     anvil too); return the new block's timestamp."""

@@ -1,4 +1,4 @@
-"""A small federation on the embedded default (eth-tester chain + local store) for protocol tests.
+"""A small federation on the embedded default (pyrevm chain + local store) for protocol tests.
 
 Participant updates are tiny numpy models made by hand, not by training, so each test is about the protocol:
 submission, validation and exclusion with a named reason, deterministic aggregation, outcomes on-chain, audit.
