@@ -73,7 +73,8 @@ def dev_key(index: int) -> str:
 
 
 def extra_key(index: int) -> str:
-    """The private key of the ``index``-th account added beyond the dev accounts (``fund_accounts``)."""
+    """The private key of account ``index`` (from 10 up) that ``fund_accounts`` adds: the keys the eth-tester
+    chain used, so a federation's accounts are the ones they were."""
     return f"0x{0xFED000 + index:064x}"
 
 
@@ -251,6 +252,8 @@ class EmbeddedChain:
             self.evm.revert(checkpoint)
 
     def call(self, call: dict[str, Any], block: Any) -> str:
+        """eth_call at "pending" (the next block) or any other tag: the latest block's environment and the current
+        state (no state of older blocks is kept)."""
         with self.lock:
             outcome = self._dry_run(call, pending=block == "pending")
             if not outcome.success:
@@ -358,7 +361,10 @@ class EmbeddedChain:
     def _include(self, block: _Block, index: int, tx: dict[str, Any], sender: str, tx_hash: str) -> None:
         gas, price = _qty(tx["gas"]), _qty(tx["gasPrice"])
         to = tx["to"]
-        outcome = self._execute(sender, to, _data(tx["input"]), _qty(tx["value"]), gas)
+        try:
+            outcome = self._execute(sender, to, _data(tx["input"]), _qty(tx["value"]), gas)
+        except RPCError as exc:  # refused by the EVM after it was accepted: mined as failed, like a node would
+            outcome = _Outcome(False, b"", min(gas, 21_000), reason=exc.message)
         if outcome.success and outcome.gas_used > gas:  # pragma: no cover - revm keeps within the limit
             outcome = _Outcome(False, b"", gas)
         self.nonces[sender] = self.nonces.get(sender, 0) + 1
@@ -760,7 +766,7 @@ def fund_accounts(w3: Web3, count: int) -> list[str]:
     chain = _chain(w3)
     with chain.lock:
         while len(chain.accounts) < count:
-            chain.add_account(extra_key(len(chain.accounts) - DEV_ACCOUNTS))
+            chain.add_account(extra_key(len(chain.accounts)))
         return chain.accounts[:count]
 
 

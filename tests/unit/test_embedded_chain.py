@@ -4,6 +4,9 @@ with the EVM's BLOCKHASH."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+
 import pytest
 from eth_account import Account
 from web3 import Web3
@@ -208,3 +211,26 @@ def test_two_chains_do_not_share_transaction_hashes() -> None:
         hashes.append(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
     # Assert
     assert hashes[0] != hashes[1]
+
+
+def test_transactions_from_several_threads_each_get_their_own_block(w3: Web3) -> None:
+    # Prepare: four senders, twenty transfers each, sent side by side (the Flower bridge serves from threads)
+    senders = w3.eth.accounts[1:5]
+    start = w3.eth.block_number
+
+    def send(sender: str) -> None:
+        for _ in range(20):
+            w3.eth.send_transaction({"from": sender, "to": w3.eth.accounts[0], "value": 1})
+
+    # Execute
+    threads = [threading.Thread(target=send, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Assert: every transaction mined once, in its own block, nonces without gaps
+    assert w3.eth.block_number == start + 80
+    assert [w3.eth.get_transaction_count(s) for s in senders] == [20] * 4
+    blocks = [w3.eth.get_block(n) for n in range(start + 1, start + 81)]
+    assert all(len(b["transactions"]) == 1 for b in blocks)
+    assert all(b["timestamp"] > a["timestamp"] for a, b in itertools.pairwise(blocks))
