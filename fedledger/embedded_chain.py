@@ -43,7 +43,6 @@ from typing import Any
 
 import rlp
 from eth_account import Account
-from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -636,10 +635,11 @@ def _decode_raw(raw: bytes) -> dict[str, Any]:
     """The fields of a signed transaction (legacy RLP or EIP-2718 typed), with ints and a hex ``to``/``data``."""
     if raw and raw[0] < 0x7F:
         fields = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
-    else:
-        fields = dict(rlp.decode(raw, LegacyTransaction).as_dict())
-        v = fields["v"]
-        fields["chainId"] = (v - 35) // 2 if v >= 35 else None
+    else:  # legacy: rlp([nonce, gasPrice, gas, to, value, data, v, r, s])
+        nonce, price, gas, to_, value, data, v, _, _ = rlp.decode(raw)
+        number = [int.from_bytes(x, "big") for x in (nonce, price, gas, value, v)]
+        fields = {"nonce": number[0], "gasPrice": number[1], "gas": number[2], "to": to_, "value": number[3],
+                  "data": data, "chainId": (number[4] - 35) // 2 if number[4] >= 35 else None}  # fmt: skip
     to = fields.get("to")
     fields["to"] = "0x" + bytes(to).hex() if to else None
     fields["data"] = "0x" + bytes(fields.get("data") or b"").hex()
