@@ -127,7 +127,7 @@ def main() -> None:
     body = (
         "## One 100 MB update, stage by stage\n\n"
         f"`python benchmarks/big_update.py` ({machine()}). One update of {args.params:,} float32 parameters "
-        f"({mb:.0f} MB encoded), one participant, FedAvg; embedded = eth-tester and a local store (which fsyncs "
+        f"({mb:.0f} MB encoded), one participant, FedAvg; embedded = the pyrevm chain and a local store (which fsyncs "
         "every write); devnet = anvil and js-ipfs over the Kubo RPC API on loopback. The aggregator and the "
         "auditor stream updates from disk (peak RSS of this path: see the 100 MB integration test in the notes). "
         "MB/s = the update's size over the stage's time; fetching and the audit read the base model as well as "

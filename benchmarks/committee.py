@@ -31,6 +31,7 @@ import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
 from fedledger import codec
 from fedledger.audit import verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.exceptions import ChainError
 from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes
@@ -188,9 +189,7 @@ def copy_rows(bench: Bench) -> list[list[object]]:
     plain = bench.task(2, [bench.owner], 1)
     bench.ledger.submit_update(alice, plain, 1, digest, cid, 10)
     bench.ledger.submit_update(mallory, plain, 1, digest, "bafkqaaa", 1)
-    tester = bench.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    tester.time_travel(bench.ledger.get_task(plain).deadline + 1)  # no valid update: it fails at its deadline
-    tester.mine_blocks()
+    advance_time(bench.w3, bench.ledger.get_task(plain).deadline + 1)  # no valid update: it fails at its deadline
     Coordinator(bench.ledger, bench.store, bench.owner, fetch_budget=5.0).close_round(plain)
     before = decode_outcomes(task_history(bench.ledger, plain).rounds[0].reasons)
     # After: commit-reveal. Mallory sees Alice's digest only once Alice reveals; her commitment then comes too late.
@@ -198,8 +197,7 @@ def copy_rows(bench: Bench) -> list[list[object]]:
     salt = b"\x07" * 32
     commitment = bytes(bench.w3.keccak(digest + bytes(12) + bytes.fromhex(alice.address[2:]) + salt))
     bench.ledger.commit_update(alice, cr, 1, commitment)
-    tester.time_travel(bench.ledger.get_task(cr).deadline + 1)
-    tester.mine_blocks()
+    advance_time(bench.w3, bench.ledger.get_task(cr).deadline + 1)
     bench.ledger.reveal_update(alice, cr, 1, digest, cid, 10, salt)
     try:
         bench.ledger.commit_update(mallory, cr, 1, b"\x01" * 32)

@@ -6,7 +6,7 @@ updates, validates and aggregates them, uploads the global model and finalizes; 
 the history and re-derives every round. The aggregator runs the real ``Coordinator``: its steps are timed by
 wrapping the functions it calls, so nothing here is a re-implementation of the protocol.
 
-Embedded = eth-tester chain and a local content store in this process. Devnet = `fedledger devnet up` (anvil over
+Embedded = the pyrevm chain and a local content store in this process. Devnet = `fedledger devnet up` (anvil over
 JSON-RPC and js-ipfs over the Kubo RPC API, two local daemons started here on free ports and stopped at the end).
 
 `python benchmarks/phases.py [--dataset digits|mnist] [--participants N] [--rounds R]`; rewrites the `phases`
@@ -246,7 +246,7 @@ def section(
         f"({machine()}). {participants} participants, FedAvg, a {params:,}-parameter model, {rounds} rounds, one "
         "process playing every role in turn (so the participants' phases add up; in a real federation they run in "
         "parallel on their own machines). Milliseconds per round, summed over the participants. Embedded = "
-        "eth-tester and a local store in-process; devnet = anvil (JSON-RPC) and js-ipfs (Kubo RPC API), the daemons "
+        "the pyrevm chain and a local store in-process; devnet = anvil (JSON-RPC) and js-ipfs (Kubo RPC API), the daemons "
         "of `fedledger devnet up`. Audit per round = a fresh auditor's whole audit divided by the rounds. "
         f"Audit verdicts: {audits}.\n\n" + table(["who", "phase", *[f"{n} ms/round" for n in names]], rows)
     )

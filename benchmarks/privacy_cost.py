@@ -1,7 +1,7 @@
 """What a private round costs next to a plain one: seconds and gas per round, client masking, recovery.
 
 Rounds (issue 17 §3): plain and private rounds of the same model, side by side in one run on the embedded chain
-(eth-tester in this process, local store), driven step by step without training: each participant's update is a
+(the pyrevm chain in this process, local store), driven step by step without training: each participant's update is a
 random delta of the MNIST 2NN shape (784-200-200-10, 199,210 float32 parameters). A plain participant encodes its
 model and sends ``submitUpdate``; a private one advertises its keys, posts its share bundle, masks and uploads its
 quantized update, then posts its unmask material (README, "Private rounds"); the real ``Coordinator`` closes the
@@ -39,6 +39,7 @@ import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
 from fedledger import codec, private_rounds
 from fedledger.audit import verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, connect, embedded_accounts
 from fedledger.privacy.accounting import PrivateTask
@@ -208,9 +209,7 @@ class Bench:
             cost.gas["postUnmask"].append(tx.gas_used)
 
     def travel_past_deadline(self) -> None:
-        tester = self.w3.provider.ethereum_tester
-        tester.time_travel(self.ledger.get_task(self.task).deadline + 1)
-        tester.mine_blocks()
+        advance_time(self.w3, self.ledger.get_task(self.task).deadline + 1)
 
     def close_and_audit(self, cost: RoundCost) -> None:
         clock = cost.clock
@@ -303,7 +302,7 @@ def crypto_rows(
 
 
 ROUNDS_NOTE = (
-    "One round each, plain and private side by side on the embedded chain (eth-tester, in process; local store); "
+    "One round each, plain and private side by side on the embedded chain (pyrevm, in process; local store); "
     "no training: each participant sends a random update of {model}. Quorum and threshold: a majority. Dropped: "
     "participants that advertised keys and posted shares, then never uploaded (their mask keys are rebuilt and "
     "their pairwise masks removed). Round s = every participant's steps one after the other + the aggregator's "

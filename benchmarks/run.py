@@ -21,6 +21,7 @@ from fedledger import codec
 from fedledger.audit import verify_task
 from fedledger.cid import compute_cid
 from fedledger.demo.runner import DemoConfig, run_demo
+from fedledger.embedded_chain import add_account
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
@@ -217,7 +218,6 @@ def codec_section(params: int) -> str:
 def gas_section(sizes: list[int]) -> str:
     """Gas of submitUpdate and finalizeRound on the embedded chain, a new digest and CID every round."""
     w3 = connect(EMBEDDED)
-    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
     owner = Signer(w3.eth.accounts[0])
     ledger, _ = Ledger.deploy(w3, owner)
     rows = []
@@ -235,8 +235,7 @@ def gas_section(sizes: list[int]) -> str:
         signers = []
         for i in range(size):
             key = f"0x{(10_000 * size + i + 1):064x}"
-            address = tester.add_account(key)
-            tester.send_transaction({"from": owner.address, "to": address, "value": 10**18, "gas": 21000})
+            address = add_account(w3, key)
             signers.append(Signer(address))
         ledger.add_participants(owner, task, [s.address for s in signers])
         ledger.open_round(owner, task)

@@ -6,7 +6,7 @@ block's timestamp); after = ``check_can_submit``, which reads one ``participantV
 ``addParticipant`` once per account, against ``Ledger.add_participants`` (``addParticipants`` in batches of
 ``ADD_BATCH``), each on a fresh task of the same contract. Both sides run in the same process, interleaved.
 
-Embedded = the eth-tester chain in this process; devnet = anvil over JSON-RPC (`fedledger devnet up`, started here
+Embedded = the pyrevm chain in this process; devnet = anvil over JSON-RPC (`fedledger devnet up`, started here
 on free ports and stopped at the end).
 
 `python benchmarks/views.py [--participants N] [--accounts N] [--repeat R] [--no-devnet]`; rewrites the `views`

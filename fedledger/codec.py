@@ -144,7 +144,8 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensors:
     The bytes are untrusted (a participant chose them), so every step is bounded before it runs (see the module
     docstring): nothing a file says can make this raise another exception, recurse, allocate beyond the file's
     own size, or run for long. A deeply nested header in particular is refused before ``json`` would overflow the
-    C stack (py-evm raises the recursion limit to 100,000, so Python's own guard no longer fires in time).
+    C stack (a library in the same process may raise the recursion limit, as py-evm did to 100,000, and
+    Python's own guard then no longer fires in time).
 
     Raises
     ------
@@ -229,9 +230,9 @@ def _check_header_text(text: str) -> None:
 def _check_depth(text: str) -> None:
     """Refuse JSON nested deeper than MAX_JSON_DEPTH in one pass that skips string contents, before json recurses.
 
-    json recurses once per bracket (a header nested 100,000 deep overflows the C stack once py-evm has raised the
-    recursion limit to 100,000), and up to its first syntax error it sees strings where this scan does, so the
-    depth found here bounds its recursion on any input, valid or not. ~30 ns a character: 0.12 s for 4 MiB.
+    json recurses once per bracket (a header nested 100,000 deep overflows the C stack once a library has raised
+    the recursion limit to 100,000, as py-evm did), and up to its first syntax error it sees strings where this scan
+    does, so the depth found here bounds its recursion on any input, valid or not. ~30 ns a character: 0.12 s for 4 MiB.
     """
     depth, in_string, escaped = 0, False, False
     for char in text:

@@ -1,8 +1,7 @@
 """Read the round contract's events: one query per task for every event type, paged, cached and incremental.
 
 Why not one ``get_logs`` per event type and per round: public RPC endpoints cap the block range of a query, and
-eth-tester (the embedded chain) walks every block of the range on each call, so re-reading the whole history for
-every round made rounds and audits slower and slower. Here each task's events are fetched once, in block windows
+re-reading the whole history for every round made rounds and audits slower and slower. Here each task's events are fetched once, in block windows
 (``window``, halved automatically when a node refuses a range), decoded into typed records, kept, and later reads
 fetch only the blocks added since. Reading a history is O(its events), each new round O(its own blocks).
 
@@ -17,10 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils.crypto import keccak
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.datastructures import AttributeDict
 from web3.exceptions import Web3RPCError
 
 from fedledger import records as rec
@@ -236,9 +233,6 @@ class EventLog:
         """One eth_getLogs query; None when the node refuses the block range as too large."""
         params = {"address": self.contract.address, "fromBlock": start, "toBlock": end, "topics": topics}
         self.queries += 1
-        chain = _embedded_chain(self.w3)
-        if chain is not None:
-            return _embedded_logs(chain, self.contract.address, start, end, topics)
         try:
             return list(self._call(lambda: self.w3.eth.get_logs(params)))  # type: ignore[arg-type]
         except Web3RPCError as exc:
@@ -255,55 +249,3 @@ class EventLog:
 def _range_refused(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(hint in text for hint in ("range", "limit", "too many", "too large", "exceed"))
-
-
-def _embedded_chain(w3: Web3) -> Any:
-    """The py-evm chain behind an embedded (eth-tester) provider, or None for any other node."""
-    tester = getattr(w3.provider, "ethereum_tester", None)
-    return getattr(getattr(tester, "backend", None), "chain", None)
-
-
-def _embedded_logs(chain: Any, address: str, start: int, end: int, topics: list[Any]) -> list[Any]:
-    """eth_getLogs over the embedded chain's blocks and receipts, read directly.
-
-    eth-tester answers eth_getLogs by looking up every matching log's receipt by transaction hash, and each lookup
-    walks the chain: reading a task's history was quadratic in its length (90 s for one 200-participant round).
-    Walking the blocks once and reading their receipts gives the same logs in the same order, in linear time.
-    """
-    wanted_address = bytes.fromhex(address[2:])
-    first = {_topic_bytes(t) for t in (topics[0] if isinstance(topics[0], list) else [topics[0]])}
-    second = _topic_bytes(topics[1]) if len(topics) > 1 and topics[1] is not None else None
-    latest = int(chain.get_canonical_head().block_number)
-    found: list[Any] = []
-    for number in range(start, min(end, latest) + 1):
-        block = chain.get_canonical_block_by_number(number)
-        log_index = 0
-        receipts = block.get_receipts(chain.chaindb)
-        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-            for log in receipt.logs:
-                index, log_index = log_index, log_index + 1
-                log_topics = [t.to_bytes(32, "big") for t in log.topics]
-                if log.address != wanted_address or not log_topics or log_topics[0] not in first:
-                    continue
-                if second is not None and (len(log_topics) < 2 or log_topics[1] != second):
-                    continue
-                found.append(
-                    AttributeDict(
-                        {
-                            "address": Web3.to_checksum_address(log.address),
-                            "topics": [HexBytes(t) for t in log_topics],
-                            "data": HexBytes(log.data),
-                            "blockNumber": number,
-                            "logIndex": index,
-                            "transactionHash": HexBytes(tx.hash),
-                            "transactionIndex": tx_index,
-                            "blockHash": HexBytes(block.hash),
-                            "removed": False,
-                        }
-                    )
-                )
-    return found
-
-
-def _topic_bytes(topic: Any) -> bytes:
-    return bytes.fromhex(topic[2:]) if isinstance(topic, str) else bytes(topic)

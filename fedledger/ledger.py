@@ -3,7 +3,7 @@
 It loads the ABI from the committed artifact (no Node, no compiler at run time), sends transactions as a
 ``Signer`` (a node-managed dev account, or a local private key for real chains), turns custom-error reverts into
 ``ContractRevertError`` with the contract's reason, and returns dataclass records instead of raw dicts. Events are
-always queried by task (and round) topics: eth-tester's ``get_logs`` slows sharply as unfiltered events pile up.
+always queried by task (and round) topics, so a node answers from its log index rather than a scan.
 """
 
 from __future__ import annotations
@@ -22,25 +22,15 @@ from web3.logs import DISCARD
 from fedledger import __version__
 from fedledger import records as rec
 from fedledger.artifact import code_hash, known_versions, load_artifact
+from fedledger.embedded_chain import embedded_web3, fund_accounts
 from fedledger.events import EventLog
 from fedledger.exceptions import ChainError, ChainUnavailableError, ConfigurationError, ContractRevertError
 from fedledger.revert import RevertDecoder, revert_data
 
-
-def _revert_types() -> tuple[type[BaseException], ...]:
-    """web3's revert errors, plus eth-tester's own when the embedded chain (the [demo] extra) is installed."""
-    try:
-        from eth_tester.exceptions import TransactionFailed
-    except ImportError:
-        return (ContractCustomError, ContractLogicError)
-    return (ContractCustomError, ContractLogicError, TransactionFailed)
-
-
-REVERTS = _revert_types()
+REVERTS = (ContractCustomError, ContractLogicError)  # every chain, the embedded one too, reverts through web3
 
 EMBEDDED = "embedded"
 VIEW_CALLER = "0x" + "00" * 20
-EMBEDDED_GAS_LIMIT = 3_000_000  # above any fedledger transaction (finalize of 4,096 submissions: ~0.3M)
 T = TypeVar("T")
 
 
@@ -57,15 +47,10 @@ class Signer:
 
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
-    """Return a connected Web3: ``"embedded"`` for an in-process eth-tester chain, else a JSON-RPC URL."""
+    """Return a connected Web3: ``"embedded"`` for an in-process chain (``fedledger.embedded_chain``), else a
+    JSON-RPC URL."""
     if rpc_url == EMBEDDED:
-        try:
-            from web3 import EthereumTesterProvider
-        except ImportError:  # pragma: no cover - depends on the installed extras
-            raise ConfigurationError(
-                "the embedded chain needs the [demo] extra: pip install 'fedledger[demo]'"
-            ) from None
-        return Web3(EthereumTesterProvider())
+        return embedded_web3()
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
         _ = w3.eth.chain_id  # one round trip: fail now, with a clear message, if nobody answers
@@ -92,9 +77,7 @@ class Ledger:
         self._revert = RevertDecoder(abi)
         self.contract = w3.eth.contract(address=self.address, abi=abi)
         self.events = EventLog(w3, self.contract, from_block, self._call)
-        # Views name a caller: without one, web3's eth-tester middleware lists every account to pick one (25 ms
-        # a view with 200 accounts); eth-tester also wants a funded caller, so the embedded chain uses account 0.
-        self._view_from = w3.eth.accounts[0] if _is_embedded(w3) else VIEW_CALLER
+        self._view_from = VIEW_CALLER  # views name a caller: nodes run calls from anyone
 
     def _deployed_abi(self) -> list[Any]:
         """The ABI of the round-contract version deployed at the address, known by its runtime-code hash.
@@ -194,7 +177,7 @@ class Ledger:
         for start in range(0, len(checksummed), ADD_BATCH):
             chunk = checksummed[start : start + ADD_BATCH]
             fn = self.contract.functions.addParticipants(task_id, chunk, caps[start : start + ADD_BATCH])
-            results.append(self._tx(fn, signer, gas=add_participants_gas(len(chunk))))
+            results.append(self._tx(fn, signer))
         return results
 
     def remove_participant(self, signer: Signer, task_id: int, account: str) -> rec.TxResult:
@@ -475,16 +458,14 @@ class Ledger:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _tx(
-        self, fn: Any, signer: Signer, clock_gas: int | None = None, gas: int | None = None
-    ) -> rec.TxResult:
-        return _tx_result(self._transact(fn, signer, clock_gas, gas))
+    def _tx(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> rec.TxResult:
+        return _tx_result(self._transact(fn, signer, clock_gas))
 
-    def _transact(self, fn: Any, signer: Signer, clock_gas: int | None = None, gas: int | None = None) -> Any:
-        return _send(self.w3, fn, signer, self.tx_timeout, self._revert, clock_gas, gas)
+    def _transact(self, fn: Any, signer: Signer, clock_gas: int | None = None) -> Any:
+        return _send(self.w3, fn, signer, self.tx_timeout, self._revert, clock_gas)
 
     def _view(self, fn: Any) -> Any:
-        """Call a view with an explicit ``from``: without one, web3's eth-tester middleware lists every account."""
+        """Call a view with an explicit ``from`` (the zero address: a view needs no funds)."""
         return self._call(lambda: fn.call({"from": self._view_from}))
 
     def _call(self, thunk: Callable[[], T]) -> T:
@@ -517,10 +498,6 @@ def _task_state(task_id: int, view: Any) -> rec.TaskState:
         task_id, owner, aggregator, quorum, duration, round_, is_open, deadline, submissions, count,
         bytes(digest), cid, spec, rec.TaskLimits(*lim),
     )  # fmt: skip
-
-
-def _is_embedded(w3: Web3) -> bool:
-    return type(w3.provider).__name__ == "EthereumTesterProvider"
 
 
 def _in(value: int, wanted: int | None) -> bool:
@@ -566,22 +543,16 @@ def _send(
     timeout: float,
     decoder: RevertDecoder,
     clock_gas: int | None = None,
-    gas: int | None = None,
 ) -> Any:
     """Sign (locally when a key is given), send, and wait for the receipt; decode reverts.
 
     ``clock_gas``: for a transaction that the latest block's old timestamp would refuse (``CLOCK_REVERTS``), send
     it with this gas limit rather than trusting the estimate; the chain then decides in a block of the current time.
-    ``gas``: a limit above what the transaction can use, for the embedded chain's fixed limit when the default one
-    (EMBEDDED_GAS_LIMIT) is too low; other chains estimate.
     """
     name = getattr(fn, "fn_name", "deploy")
-    fixed = _fixed_gas(w3, signer, name)
-    if fixed is not None and gas is not None:
-        fixed = max(fixed, gas)
     try:
         try:
-            tx_hash = _submit(w3, fn, signer, fixed)
+            tx_hash = _submit(w3, fn, signer, None)
         except REVERTS as exc:
             error = decoder.decode(revert_data(exc), f"{name}: {exc}")
             if clock_gas is None or getattr(error, "error_name", "") not in CLOCK_REVERTS:
@@ -605,18 +576,6 @@ def _send(
     return receipt
 
 
-def _fixed_gas(w3: Web3, signer: Signer, name: str) -> int | None:
-    """The embedded chain's fixed limit for node-held accounts, else None (let the node estimate).
-
-    eth-tester estimates gas by a binary search that runs the transaction ~14 times in Python (2/3 of a
-    transaction's time), so it gets a fixed limit instead; a revert is then mined with status 0 and its reason is
-    read by replaying the call (below), which costs nothing when the transaction succeeds.
-    """
-    if signer.private_key is None and _is_embedded(w3) and name != "deploy":
-        return EMBEDDED_GAS_LIMIT
-    return None
-
-
 def _submit(w3: Web3, fn: Any, signer: Signer, gas: int | None) -> Any:
     """Send the transaction (estimating its gas unless ``gas`` is given); return its hash."""
     params: dict[str, Any] = {"from": signer.address}
@@ -630,7 +589,7 @@ def _submit(w3: Web3, fn: Any, signer: Signer, gas: int | None) -> Any:
 
 
 def _replay_for_reason(fn: Any, signer: Signer, name: str, decoder: RevertDecoder) -> None:
-    """Raise the contract's own error for a transaction the embedded chain mined as reverted.
+    """Raise the contract's own error for a transaction mined as reverted (sent with its own gas limit).
 
     A reverted transaction changes no contract state, so the same call made now reverts for the same reason; if it
     no longer does (the clock moved past a deadline in between), the caller falls back to a plain failure.
@@ -657,9 +616,4 @@ def _tx_result(receipt: Any) -> rec.TxResult:
 
 def embedded_accounts(w3: Web3, count: int) -> list[Signer]:
     """The first ``count`` accounts of the embedded chain, creating and funding more than its ten if needed."""
-    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    while len(w3.eth.accounts) < count:
-        key = f"0x{0xFED000 + len(w3.eth.accounts):064x}"
-        address = tester.add_account(key)
-        tester.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21000})
-    return [Signer(a) for a in w3.eth.accounts[:count]]
+    return [Signer(a) for a in fund_accounts(w3, count)]

@@ -7,7 +7,6 @@ common ones read well, and unknown ones fall back to ``Name(arg, ...)``.
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -77,42 +76,15 @@ class RevertDecoder:
 
 
 def revert_data(exc: BaseException) -> bytes | None:
-    """Raw revert data (selector + args) from a web3 exception, whatever the provider.
-
-    JSON-RPC nodes give web3's ``ContractCustomError`` with hex ``data``; the in-process eth-tester provider raises
-    ``TransactionFailed`` whose argument holds the bytes (sometimes wrapped in a ``Revert``), either directly or as
-    the ``__context__`` of the exception web3 re-raised.
-    """
+    """Raw revert data (selector + args) from a web3 exception: nodes (the embedded chain too) give web3's
+    ``ContractCustomError`` or ``ContractLogicError`` with hex ``data``, on the exception or the one it wraps."""
     for err in (exc, exc.__context__, exc.__cause__):
         if err is None:
             continue
         data = getattr(err, "data", None)
         if isinstance(data, (str, bytes)) and (found := _as_bytes(data)):
             return found
-        if type(err).__name__ == "TransactionFailed" and err.args:
-            arg = err.args[0]
-            arg = arg.args[0] if isinstance(arg, Exception) and arg.args else arg
-            if isinstance(arg, bytes):
-                return arg
-            if isinstance(arg, str) and arg.startswith(_TESTER_PREFIX):
-                literal = _literal_bytes(arg[len(_TESTER_PREFIX) :])
-                if (
-                    literal is not None
-                ):  # else eth-tester printed a decoded string: the bytes are in the context
-                    return literal
     return None
-
-
-_TESTER_PREFIX = "execution reverted: "
-
-
-def _literal_bytes(text: str) -> bytes | None:
-    """Parse eth-tester's ``b'...'`` rendering of revert bytes (a Python literal; never evaluated as code)."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, bytes) else None
 
 
 def _as_bytes(data: str | bytes | None) -> bytes | None:

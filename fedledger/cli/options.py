@@ -68,7 +68,7 @@ TaskOpt = Annotated[int, typer.Option(metavar="ID", callback=_task_id, help="Tas
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "node": ("torch",),
-    "demo": ("torch", "sklearn", "eth_tester", "matplotlib"),
+    "demo": ("torch", "sklearn", "pyrevm", "matplotlib"),
 }
 
 

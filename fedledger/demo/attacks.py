@@ -29,6 +29,7 @@ import numpy as np
 from aggregator.coordinator import Coordinator, RoundNotReadyError
 from fedledger import codec
 from fedledger.audit import audit_summary, verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
@@ -177,8 +178,7 @@ def _run(
         try:
             outcome = coordinator.close_round(task)
         except RoundNotReadyError:  # too few valid updates: the round fails at its deadline
-            tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
-            tester.time_travel(state.deadline + 1)
+            advance_time(w3, state.deadline + 1)
             outcome = coordinator.close_round(task)
         failed += outcome.failed
         model = codec.decode(store.get(ledger.get_task(task).model_cid))

@@ -1,6 +1,6 @@
 """The zero-setup demo: one process plays owner, participants, aggregator and auditor on the embedded default.
 
-An in-process eth-tester chain and a local content-addressed directory stand in for the devnet and IPFS; every
+An in-process chain (``fedledger.embedded_chain``) and a local content-addressed directory stand in for the devnet and IPFS; every
 other line of code is the same the separate `fedledger node train`, `aggregate` and `audit verify` commands run.
 Like the CLI, the demo is a face of the house: it reaches both sides, fl_node and aggregator.
 

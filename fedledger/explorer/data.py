@@ -13,6 +13,7 @@ from typing import Any
 
 from fedledger import codec
 from fedledger.audit import RoundVerdict, audit_summary, verify_task
+from fedledger.embedded_chain import is_embedded
 from fedledger.exceptions import CodecError, StoreError
 from fedledger.fetch import fetch_model
 from fedledger.history import RoundHistory, TaskHistory, history_json, task_history
@@ -171,8 +172,8 @@ def report_data(
         r["verdict"] = asdict(verdicts[record.round]) if record.round in verdicts else None
     metrics = _metrics(history, store, evaluate)
     summary = audit_summary(verdict_list)
-    # An in-process chain (eth-tester: the demo's) is gone when its process ends: no command can reach it again.
-    in_process = getattr(ledger.w3.provider, "ethereum_tester", None) is not None
+    # An in-process chain (the demo's) is gone when its process ends: no command can reach it again.
+    in_process = is_embedded(ledger.w3)
     command = "" if in_process else f"fedledger audit verify --task {task_id} --contract {ledger.address}"
     command += f" --rpc-url {rpc_hint}" if rpc_hint and command else ""
     command += f" --ipfs-api {ipfs_hint}" if ipfs_hint and command else ""

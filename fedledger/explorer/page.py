@@ -279,7 +279,7 @@ def _check(report: dict[str, Any]) -> str:
             f"<pre><code>{_e(report['verify_command'])}</code></pre>"
         )
     return (
-        "<p>This chain lived in-process: an embedded chain (<code>eth-tester</code>) inside the process that wrote "
+        "<p>This chain lived in-process: an embedded chain (<code>pyrevm</code>) inside the process that wrote "
         "this page, such as <code>fedledger demo</code>. It ended with that process, so there is no chain left to "
         "re-run this audit against, and no command here could do it. The verdicts above were computed by that "
         "process, from that chain and its content store, before it ended: this page records them, but nobody can "

@@ -1,5 +1,5 @@
 """The loopback bridge that serves the embedded chain to a simulation's client processes: signed transactions,
-gas estimates that cost one call, and the contract's own errors on the far side."""
+gas estimates, and the contract's own errors on the far side."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from fedledger import codec
 from fedledger.exceptions import ContractRevertError
 from fedledger.flower.bridge import EmbeddedChainServer
-from fedledger.ledger import EMBEDDED, EMBEDDED_GAS_LIMIT, Ledger, Signer, connect
+from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
 from fedledger.store import LocalStore
 from fedledger.tasks import launch_task
 
-KEY = "0x" + "00" * 31 + "02"  # eth-tester's second dev account
+KEY = "0x" + "00" * 31 + "02"  # the embedded chain's second dev account
 
 
 def test_clients_sign_and_register_through_the_bridge_and_see_reverts() -> None:
@@ -38,8 +38,8 @@ def test_clients_sign_and_register_through_the_bridge_and_see_reverts() -> None:
         tx = remote.submit_update(participant, task, 1, codec.model_digest(update), store.put(update), 10)
         with pytest.raises(ContractRevertError) as again:
             remote.submit_update(participant, task, 1, codec.model_digest(update), store.put(update), 10)
-    # Assert: the estimate was the fixed limit, the receipt shows the gas really used, the revert is the contract's
+    # Assert: the estimate covered the gas really used, the revert is the contract's
     sent = w3.eth.get_transaction(tx.tx_hash)  # type: ignore[arg-type]
-    assert sent["gas"] == EMBEDDED_GAS_LIMIT and 20_000 < tx.gas_used < 200_000
+    assert tx.gas_used < sent["gas"] < 2 * tx.gas_used + 50_000 and 20_000 < tx.gas_used < 200_000
     assert ledger.get_task(task).submissions == 1
     assert "already submitted" in str(again.value) and "AlreadySubmitted" in str(again.value)

@@ -1,4 +1,4 @@
-"""A small federation on the embedded default (eth-tester chain + local store) for protocol tests.
+"""A small federation on the embedded default (pyrevm chain + local store) for protocol tests.
 
 Participant updates are tiny numpy models made by hand, not by training, so each test is about the protocol:
 submission, validation and exclusion with a named reason, deterministic aggregation, outcomes on-chain, audit.
@@ -13,6 +13,7 @@ import numpy as np
 from aggregator.coordinator import Coordinator
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.records import TaskLimits
@@ -88,6 +89,4 @@ class Federation:
         return [(v.verdict, v.reason) for v in self.verdicts()]
 
     def travel(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
-        tester.mine_blocks()
+        advance_time(self.w3, self.ledger.block_timestamp() + seconds)

@@ -10,6 +10,7 @@ import numpy as np
 from aggregator.coordinator import Coordinator, RoundOutcome
 from fedledger import codec
 from fedledger.audit import RoundVerdict, verify_task
+from fedledger.embedded_chain import advance_time
 from fedledger.history import RoundHistory, task_history
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
 from fedledger.privacy.accounting import PrivateTask
@@ -173,9 +174,7 @@ class PrivateFederation:
         return everyone
 
     def travel(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
-        tester.mine_blocks()
+        advance_time(self.w3, self.ledger.block_timestamp() + seconds)
 
     def close(self) -> RoundOutcome:
         return self.coordinator.close_round(self.task)

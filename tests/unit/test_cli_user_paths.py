@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from fedledger import codec
 from fedledger.cli.app import app
+from fedledger.embedded_chain import advance_time
 from fedledger.exceptions import ChainError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
@@ -465,9 +466,7 @@ def test_a_strangers_reasons_for_failing_a_round_accuse_nobody_on_the_command_li
             "node", "submit", str(update), "--task", str(task), "--samples", "10", "--account", str(account)
         )
         assert done.exit_code == 0, done.output
-    tester = chain.ledger.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    tester.time_travel(chain.ledger.block_timestamp() + 200)
-    tester.mine_blocks()
+    advance_time(chain.ledger.w3, chain.ledger.block_timestamp() + 200)
     stranger = Signer(chain.ledger.w3.eth.accounts[7])
     chain.ledger.close_failed_round(stranger, task, 1, reasons=encode_outcomes(["malformed", "non_finite"]))
 

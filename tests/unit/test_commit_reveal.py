@@ -24,6 +24,7 @@ from fedledger.audit import unopened_commitments, verify_task
 from fedledger.cid import compute_cid
 from fedledger.cli.app import app
 from fedledger.commit_reveal import commitment, new_salt
+from fedledger.embedded_chain import advance_time, mine, set_automine
 from fedledger.exceptions import ContractRevertError
 from fedledger.flower.bridge import EmbeddedChainServer
 from fedledger.history import task_history
@@ -81,9 +82,7 @@ class Chain:
         return self.run_json("node", "submit", str(path), "--task", str(task), "--samples", "10", "--account", str(who))
 
     def travel(self, seconds: int) -> None:
-        tester = self.ledger.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
-        tester.mine_blocks()
+        advance_time(self.ledger.w3, self.ledger.block_timestamp() + seconds)
 
 
 @pytest.fixture
@@ -197,18 +196,17 @@ def test_commit_reveal_front_running_a_pending_reveal_is_refused(chain: Chain) -
     for who in (alice, bob, mallory):
         ledger.commit_update(who, task, 1, commitment(codec.model_digest(data[who.address]), who.address, salts[who.address]))
     alice_cid = chain.store.put(data[alice.address])
-    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
 
     # Execute: Alice's reveal waits in the mempool; Mallory reads it and sends the same reveal from her account
-    tester.disable_auto_mine_transactions()
+    set_automine(w3, False)
     alice_args = (task, 1, codec.model_digest(data[alice.address]), alice_cid, 10, salts[alice.address])
     pending = ledger.contract.functions.revealUpdate(*alice_args).transact({"from": alice.address, "gas": 500_000})
     _, copied = ledger.contract.decode_function_input(w3.eth.get_transaction(pending)["input"])
     front = ledger.contract.functions.revealUpdate(
         copied["taskId"], copied["round"], copied["digest"], copied["cid"], 1, copied["salt"]
     ).transact({"from": mallory.address, "gas": 500_000})
-    tester.mine_blocks()
-    tester.enable_auto_mine_transactions()
+    mine(w3)
+    set_automine(w3, True)
     why = refusal(lambda: ledger.reveal_update(mallory, task, 1, copied["digest"], copied["cid"], 1, copied["salt"]))
     bob_digest = codec.model_digest(data[bob.address])
     ledger.reveal_update(bob, task, 1, bob_digest, chain.store.put(data[bob.address]), 10, salts[bob.address])

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from fedledger.embedded_chain import advance_time
 from fedledger.exceptions import ContractRevertError
 from fedledger.inclusion import included_root
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
@@ -88,7 +89,7 @@ class RoundContract(RuleBasedStateMachine):
     # ------------------------------------------------------------------ helpers
 
     def next_time(self) -> int:
-        return self.ledger.block_timestamp() + 1  # eth-tester mines the next block one second later
+        return self.ledger.block_timestamp() + 1  # the embedded chain mines the next block at least a second later
 
     def expect(self, error: str | None, call: object) -> bool:
         """Run ``call``; assert it reverts with ``error`` (or succeeds when None); return whether it succeeded."""
@@ -347,8 +348,7 @@ class RoundContract(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([10, 60, 120]))
     def advance_time(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.ledger.block_timestamp() + seconds)
+        advance_time(self.w3, self.ledger.block_timestamp() + seconds)
 
     def _next_round(self, t: TaskModel, now: int) -> None:
         t.round += 1

@@ -10,7 +10,6 @@ from federation import Federation, model
 from web3.exceptions import Web3RPCError
 
 from fedledger import codec
-from fedledger import events as events_module
 from fedledger.events import EventLog
 from fedledger.ledger import Ledger, Signer
 from fedledger.records import RoundFinalized, TaskLimits, UpdateSubmitted
@@ -28,34 +27,6 @@ def fed(tmp_path: Path) -> Federation:
 
 def _fresh_log(fed: Federation, window: int) -> EventLog:
     return EventLog(fed.w3, fed.ledger.contract, fed.ledger.from_block, fed.ledger._call, window=window)
-
-
-def test_the_embedded_fast_path_returns_what_eth_getlogs_returns(fed: Federation) -> None:
-    # Prepare: every log of the contract, through eth-tester's own eth_getLogs and through the direct block walk
-    address = fed.ledger.contract.address
-    params: Any = {"address": address, "fromBlock": 0, "toBlock": "latest"}
-    through_rpc = fed.w3.eth.get_logs(params)
-    chain = events_module._embedded_chain(fed.w3)
-    topics = sorted({"0x" + bytes(log["topics"][0]).hex() for log in through_rpc})
-    # Execute
-    direct = events_module._embedded_logs(chain, address, 0, fed.w3.eth.block_number, [topics])
-    # Assert: same logs, same order, same positions (the decoded records depend on each of these fields)
-    assert chain is not None and len(through_rpc) > 10
-    keys = (
-        "address",
-        "topics",
-        "data",
-        "blockNumber",
-        "logIndex",
-        "transactionHash",
-        "transactionIndex",
-        "blockHash",
-    )
-    assert [{k: log[k] for k in keys} for log in direct] == [{k: log[k] for k in keys} for log in through_rpc]
-    # one participant's topic narrows the result exactly as eth_getLogs does
-    second = through_rpc[-1]["topics"][1]
-    narrowed = events_module._embedded_logs(chain, address, 0, fed.w3.eth.block_number, [topics, second])
-    assert narrowed == [log for log in direct if len(log["topics"]) > 1 and log["topics"][1] == second]
 
 
 def test_small_windows_read_the_same_events_in_many_queries(fed: Federation) -> None:
@@ -84,7 +55,6 @@ def test_a_node_refusing_large_ranges_gets_narrower_queries(
         return real(params)
 
     monkeypatch.setattr(fed.w3.eth, "get_logs", capped)
-    monkeypatch.setattr(events_module, "_embedded_chain", lambda w3: None)  # go through eth_getLogs
     # Execute
     events = log.task_events(fed.task)
     # Assert

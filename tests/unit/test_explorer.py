@@ -68,7 +68,8 @@ def test_report_shows_task_timeline_matrix_lineage_and_gas(fed: Federation) -> N
         < min(first["timeline"]["submission_blocks"])
         < first["timeline"]["closed_block"]
     )
-    assert first["gas"]["submit_mean"] > 30_000 and first["gas"]["close"] > 50_000
+    # (the embedded chain's gas is below a node's: fedledger.embedded_chain says why; the devnet tests check it)
+    assert first["gas"]["submit_mean"] > 20_000 and first["gas"]["close"] > 30_000
     assert (
         data["in_process_chain"] is True and data["verify_command"] == ""
     )  # the embedded chain dies with us

@@ -1,4 +1,4 @@
-"""One round end to end on the embedded default (eth-tester chain + local store), with tiny numpy models.
+"""One round end to end on the embedded default (pyrevm chain + local store), with tiny numpy models.
 
 Participant updates are made with numpy here, not by training, so each test is about the protocol: submission,
 validation and exclusion with a named reason, deterministic aggregation, outcomes on-chain, and audit.

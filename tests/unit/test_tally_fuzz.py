@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
+from fedledger.embedded_chain import advance_time, mine, set_storage
 from fedledger.exceptions import ContractRevertError
 from fedledger.inclusion import REASON_CODES
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect
@@ -44,20 +45,15 @@ class Chain:
             quorum=QUORUM, round_duration=10, strategy="median", limits=TaskLimits(0, 1 << 20, 0, 0),
         )  # fmt: skip
         self.ledger.open_round(self.owner, self.task)
-        self.w3.testing.timeTravel(self.ledger.block_timestamp() + 100)  # type: ignore[attr-defined]
-        self.w3.testing.mine()  # type: ignore[attr-defined]
+        advance_time(self.w3, self.ledger.block_timestamp() + 100)
         self.snapshot = self.w3.testing.snapshot()  # type: ignore[attr-defined]
 
     def _set_submissions(self, count: int) -> None:
-        chain = self.w3.provider.ethereum_tester.backend.chain  # type: ignore[attr-defined]
-        address = bytes.fromhex(self.ledger.address[2:])
         slot = int.from_bytes(keccak(self.task.to_bytes(32, "big") + TASKS_SLOT.to_bytes(32, "big"))) + 1
-        state = chain.get_vm().state
-        word = state.get_storage(address, slot)
-        state.set_storage(address, slot, (word & ~(0xFFFFFFFF << 128)) | (count << 128))  # Task.submissions
-        state.persist()
-        chain.header = chain.header.copy(state_root=state.state_root)
-        self.w3.testing.mine()  # type: ignore[attr-defined]
+        word = int.from_bytes(self.w3.eth.get_storage_at(self.ledger.address, slot), "big")
+        word = (word & ~(0xFFFFFFFF << 128)) | (count << 128)  # Task.submissions
+        set_storage(self.w3, self.ledger.address, slot, word)
+        mine(self.w3)
         assert self.ledger.get_task(self.task).submissions == count
 
     def finalize(self, reasons: bytes) -> tuple[str, Any]:
