@@ -99,8 +99,9 @@ node_modules/.installed: package.json package-lock.json
 	$(WITH_NODE) npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+LINTED := fedledger fl_node aggregator tests benchmarks tools examples
 lint: setup-python
-	$(TIMED) lint bash -c "$(VENV)/bin/ruff check fedledger fl_node aggregator tests benchmarks tools examples \
+	$(TIMED) lint bash -c "$(VENV)/bin/ruff check $(LINTED) && $(VENV)/bin/ruff format --check $(LINTED) \
 		&& $(VENV)/bin/mypy"
 
 test-unit: setup-python

@@ -197,7 +197,9 @@ class Coordinator:
         """Close a private round once its phases are over: finalize the unmasked sum, or fail it naming why."""
         view = self.ledger.private_view(task.task_id, self.signer.address)
         phase = phase_at(view, task, view.timestamp)  # what the chain's own latest block says
-        if phase != CLOSED:  # a chain that mines on demand: the wall clock, once a late block can no longer come
+        if (
+            phase != CLOSED
+        ):  # a chain that mines on demand: the wall clock, once a late block can no longer come
             phase = phase_at(view, task, time.time() - SETTLE)
         if phase != CLOSED:
             raise RoundNotReadyError(

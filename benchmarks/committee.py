@@ -189,7 +189,9 @@ def copy_rows(bench: Bench) -> list[list[object]]:
     plain = bench.task(2, [bench.owner], 1)
     bench.ledger.submit_update(alice, plain, 1, digest, cid, 10)
     bench.ledger.submit_update(mallory, plain, 1, digest, "bafkqaaa", 1)
-    advance_time(bench.w3, bench.ledger.get_task(plain).deadline + 1)  # no valid update: it fails at its deadline
+    advance_time(
+        bench.w3, bench.ledger.get_task(plain).deadline + 1
+    )  # no valid update: it fails at its deadline
     Coordinator(bench.ledger, bench.store, bench.owner, fetch_budget=5.0).close_round(plain)
     before = decode_outcomes(task_history(bench.ledger, plain).rounds[0].reasons)
     # After: commit-reveal. Mallory sees Alice's digest only once Alice reveals; her commitment then comes too late.

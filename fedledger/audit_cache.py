@@ -60,8 +60,10 @@ def load_or_create_key(path: Path) -> bytes:
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
         return key
-    if not stat.S_ISREG(info.st_mode) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or (
-        info.st_uid != os.getuid()
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        or (info.st_uid != os.getuid())
     ):
         raise PermissionError(f"{path} is not a private file of this user (others could forge cache entries)")
     key = path.read_bytes()
@@ -106,7 +108,11 @@ class VerifiedRounds:
         if not (isinstance(key, str) and isinstance(entry, dict)):
             return False
         reason, mac = entry.get("reason"), entry.get("mac")
-        return isinstance(reason, str) and isinstance(mac, str) and hmac.compare_digest(mac, self._mac(key, reason))
+        return (
+            isinstance(reason, str)
+            and isinstance(mac, str)
+            and hmac.compare_digest(mac, self._mac(key, reason))
+        )
 
     def key(self, task_id: int, record: RoundHistory, base_digest: bytes) -> str | None:
         """The round's key, or None for a round that is not finalized (only finalized rounds are cached)."""

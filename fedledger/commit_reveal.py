@@ -34,7 +34,9 @@ SALT_BYTES = 32
 
 def commitment(digest: bytes, participant: str, salt: bytes) -> bytes:
     """keccak256(abi.encode(bytes32 digest, address participant, bytes32 salt)): three 32-byte words."""
-    return keccak(encode(["bytes32", "address", "bytes32"], [digest, Web3.to_checksum_address(participant), salt]))
+    return keccak(
+        encode(["bytes32", "address", "bytes32"], [digest, Web3.to_checksum_address(participant), salt])
+    )
 
 
 def new_salt() -> bytes:

@@ -168,7 +168,9 @@ class EmbeddedChain:
         self.accounts: list[str] = []
         self.txs: dict[str, dict[str, Any]] = {}
         self.receipts: dict[str, dict[str, Any]] = {}
-        self.pending: list[tuple[dict[str, Any], str, str]] = []  # (tx fields, sender, hash) waiting for a block
+        self.pending: list[
+            tuple[dict[str, Any], str, str]
+        ] = []  # (tx fields, sender, hash) waiting for a block
         self.logs: list[dict[str, Any]] = []  # every log, in chain order
         self._log_keys: list[tuple[int, int]] = []  # (block, logIndex) per entry of ``logs``, for bisection
         self._by_address: dict[str, list[int]] = {}
@@ -220,7 +222,9 @@ class EmbeddedChain:
             output = bytes.fromhex(match["output"] or "")
             return _Outcome(False, output, int(match["gas"]), reason=match["reason"] or match.group(1))
         result = evm.result
-        logs = [(log.address, list(log.topics), bytes(log.data[1])) for log in (result.logs if result else [])]
+        logs = [
+            (log.address, list(log.topics), bytes(log.data[1])) for log in (result.logs if result else [])
+        ]
         used = result.gas_used if result else 0
         refunded = result.gas_refunded if result else 0
         return _Outcome(True, output, used, refunded, logs, created)
@@ -246,7 +250,9 @@ class EmbeddedChain:
             sender = _address(call.get("from") or "0x" + "00" * 20)
             to = _address(call["to"]) if call.get("to") else None
             data = _data(call.get("data", call.get("input")))
-            return self._execute(sender, to, data, _qty(call.get("value")), _qty(call.get("gas"), BLOCK_GAS_LIMIT))
+            return self._execute(
+                sender, to, data, _qty(call.get("value")), _qty(call.get("gas"), BLOCK_GAS_LIMIT)
+            )
         finally:
             self.evm.revert(checkpoint)
 
@@ -266,7 +272,9 @@ class EmbeddedChain:
             if not outcome.success:
                 raise _reverted(outcome)
             needed = outcome.gas_used + outcome.gas_refunded
-            return _hex(min(BLOCK_GAS_LIMIT, needed + needed // 4 + 20_000))  # 63/64 rule and the SSTORE stipend
+            return _hex(
+                min(BLOCK_GAS_LIMIT, needed + needed // 4 + 20_000)
+            )  # 63/64 rule and the SSTORE stipend
 
     # ------------------------------------------------------------------ transactions
 
@@ -280,7 +288,12 @@ class EmbeddedChain:
             fields.setdefault("nonce", self._pending_nonce(sender))
             if _qty(fields["nonce"]) != self._pending_nonce(sender):
                 raise RPCError(-32000, f"nonce {_qty(fields['nonce'])} is not the account's next one")
-            tx_hash = "0x" + keccak(self.salt + bytes.fromhex(sender[2:]) + _qty(fields["nonce"]).to_bytes(32, "big")).hex()
+            tx_hash = (
+                "0x"
+                + keccak(
+                    self.salt + bytes.fromhex(sender[2:]) + _qty(fields["nonce"]).to_bytes(32, "big")
+                ).hex()
+            )
             return self._accept(fields, sender, tx_hash)
 
     def send_raw_transaction(self, raw: bytes) -> str:
@@ -289,16 +302,22 @@ class EmbeddedChain:
             try:
                 sender = Account.recover_transaction(raw)
                 fields = _decode_raw(raw)
-            except Exception as exc:  # noqa: BLE001 -- any malformed transaction is one refusal
+            except Exception as exc:
                 raise RPCError(-32602, f"cannot decode the signed transaction: {exc}") from None
             chain_id = fields.get("chainId")
             if chain_id is not None and chain_id != CHAIN_ID:
                 raise RPCError(-32000, f"invalid chain id {chain_id}: this chain is {CHAIN_ID}")
             nonce = self._pending_nonce(sender)
             if fields["nonce"] < nonce:
-                raise RPCError(-32000, f"nonce too low: the account's next nonce is {nonce}, the transaction has {fields['nonce']}")
+                raise RPCError(
+                    -32000,
+                    f"nonce too low: the account's next nonce is {nonce}, the transaction has {fields['nonce']}",
+                )
             if fields["nonce"] > nonce:
-                raise RPCError(-32000, f"nonce too high: the account's next nonce is {nonce}, the transaction has {fields['nonce']}")
+                raise RPCError(
+                    -32000,
+                    f"nonce too high: the account's next nonce is {nonce}, the transaction has {fields['nonce']}",
+                )
             return self._accept(fields, sender, "0x" + keccak(raw).hex())
 
     def _pending_nonce(self, sender: str) -> int:
@@ -362,7 +381,9 @@ class EmbeddedChain:
         to = tx["to"]
         try:
             outcome = self._execute(sender, to, _data(tx["input"]), _qty(tx["value"]), gas)
-        except RPCError as exc:  # refused by the EVM after it was accepted: mined as failed, like a node would
+        except (
+            RPCError
+        ) as exc:  # refused by the EVM after it was accepted: mined as failed, like a node would
             outcome = _Outcome(False, b"", min(gas, 21_000), reason=exc.message)
         if outcome.success and outcome.gas_used > gas:  # pragma: no cover - revm keeps within the limit
             outcome = _Outcome(False, b"", gas)
@@ -458,7 +479,9 @@ class EmbeddedChain:
                 "gasUsed": _hex(block.gas_used),
                 "timestamp": _hex(block.timestamp),
                 "baseFeePerGas": _hex(BASE_FEE),
-                "transactions": [self.txs[h] for h in block.transactions] if full else list(block.transactions),
+                "transactions": [self.txs[h] for h in block.transactions]
+                if full
+                else list(block.transactions),
                 "uncles": [],
             }
 
@@ -505,7 +528,11 @@ class EmbeddedChain:
                 if address_set and log["address"].lower() not in address_set:
                     continue
                 if all(
-                    not wanted or (slot < len(log["topics"]) and log["topics"][slot].lower() in {t.lower() for t in wanted})
+                    not wanted
+                    or (
+                        slot < len(log["topics"])
+                        and log["topics"][slot].lower() in {t.lower() for t in wanted}
+                    )
                     for slot, wanted in topics
                 ):
                     found.append(log)
@@ -585,7 +612,11 @@ class EmbeddedChain:
         for tx_hash in set(self.txs) - journal.txs:
             del self.txs[tx_hash]
             self.receipts.pop(tx_hash, None)
-        self.offset, self.next_timestamp, self.pending = journal.offset, journal.next_timestamp, list(journal.pending)
+        self.offset, self.next_timestamp, self.pending = (
+            journal.offset,
+            journal.next_timestamp,
+            list(journal.pending),
+        )
 
 
 @dataclass(frozen=True)
@@ -701,7 +732,9 @@ class EmbeddedProvider(BaseProvider):
                 case "eth_getBalance":
                     return _hex(chain.balance(params[0]))
                 case "eth_getTransactionCount":
-                    return _hex(chain.transaction_count(params[0], params[1] if len(params) > 1 else "latest"))
+                    return _hex(
+                        chain.transaction_count(params[0], params[1] if len(params) > 1 else "latest")
+                    )
                 case "eth_getStorageAt":
                     return chain.storage(params[0], _qty(params[1]))
                 case "eth_getCode":
@@ -796,7 +829,9 @@ def mine(w3: Web3) -> None:
 
 def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
     """Write a contract's storage word (tests that build a state no transactions could build quickly)."""
-    w3.provider.make_request(RPCEndpoint("anvil_setStorageAt"), [address, hex(slot), "0x" + value.to_bytes(32, "big").hex()])
+    w3.provider.make_request(
+        RPCEndpoint("anvil_setStorageAt"), [address, hex(slot), "0x" + value.to_bytes(32, "big").hex()]
+    )
 
 
 def _chain(w3: Web3) -> EmbeddedChain:

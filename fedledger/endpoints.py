@@ -47,7 +47,9 @@ def read_state(path: Path | None = None) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{path} is not valid JSON ({exc}); delete it and run `fedledger devnet up`")
+        raise ConfigurationError(
+            f"{path} is not valid JSON ({exc}); delete it and run `fedledger devnet up`"
+        ) from None
     return data
 
 

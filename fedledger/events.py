@@ -36,6 +36,8 @@ def log_window() -> int:
     if window < 1:
         raise ConfigurationError(f"${ENV_WINDOW} must be a whole number of blocks >= 1, not {text[:40]!r}")
     return window
+
+
 TASK_EVENTS = (
     "TaskCreated",
     "TaskConfigured",
@@ -145,7 +147,9 @@ def _record(name: str, a: Any, at: rec.ChainPosition) -> rec.TaskEvent:
         )
     if name in ("RoundSharesPosted", "RoundUnmaskPosted"):
         kind = "shares" if name == "RoundSharesPosted" else "unmask"
-        return rec.RoundPosting(kind, a["taskId"], a["round"], a["participant"], bytes(a["digest"]), a["cid"], at)
+        return rec.RoundPosting(
+            kind, a["taskId"], a["round"], a["participant"], bytes(a["digest"]), a["cid"], at
+        )
     if name == "TaskFinished":
         return rec.TaskFinished(a["taskId"], a["lastRound"], at)
     if name == "RoundSeeded":
@@ -160,7 +164,13 @@ def _record(name: str, a: Any, at: rec.ChainPosition) -> rec.TaskEvent:
         return rec.CommitteeChanged(a["taskId"], tuple(a["members"]), a["threshold"], a["epoch"], at)
     if name == "RoundAttested":
         return rec.RoundAttested(
-            a["taskId"], a["round"], a["member"], bytes(a["globalDigest"]), a["globalCid"], bytes(a["reasons"]), at
+            a["taskId"],
+            a["round"],
+            a["member"],
+            bytes(a["globalDigest"]),
+            a["globalCid"],
+            bytes(a["reasons"]),
+            at,
         )
     raise ChainError(f"unexpected event {name}")
 
@@ -188,9 +198,7 @@ class EventLog:
         Most blocks per ``eth_getLogs`` query (``FEDLEDGER_LOG_WINDOW``, default 10,000).
     """
 
-    def __init__(
-        self, w3: Web3, contract: Contract, from_block: int, call: Thunk, window: int | None = None
-    ):
+    def __init__(self, w3: Web3, contract: Contract, from_block: int, call: Thunk, window: int | None = None):
         self.w3, self.contract, self.from_block, self._call = w3, contract, from_block, call
         self.window = max(1, window) if window is not None else log_window()
         self._by_topic: dict[bytes, str] = {}

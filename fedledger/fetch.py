@@ -53,7 +53,12 @@ def locate_global_model(ledger: Ledger, task_id: int, round_: int | None = None)
 
 
 def fetch_model_bytes(
-    store: ContentStore, cid: str, digest: bytes, timeout: float | None = None, *, max_bytes: int | None = None
+    store: ContentStore,
+    cid: str,
+    digest: bytes,
+    timeout: float | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> bytes:
     """The bytes stored under ``cid``, checked against the on-chain ``digest`` (``fetch_model`` says what raises)."""
     data = store.get(cid, timeout=timeout, max_bytes=max_bytes)

@@ -131,7 +131,9 @@ class TaskHistory:
     privacy: rec.TaskPrivacyConfigured | None = None  # set: the task runs private rounds
     finished: rec.TaskFinished | None = None  # set: a private task spent its maxRounds rounds
     commit_reveal: rec.TaskCommitRevealConfigured | None = None  # set: updates are committed, then revealed
-    committees: list[rec.CommitteeChanged] = field(default_factory=list)  # in chain order; empty: one aggregator
+    committees: list[rec.CommitteeChanged] = field(
+        default_factory=list
+    )  # in chain order; empty: one aggregator
 
 
 class _Replay:
@@ -202,7 +204,9 @@ class _Replay:
         the hash had expired; it then replaces this one)."""
         if any(opened.seed) or not opened.at.block_hash:
             return opened.seed
-        return drawn_seed(bytes.fromhex(opened.at.block_hash.removeprefix("0x")), opened.task_id, opened.round)
+        return drawn_seed(
+            bytes.fromhex(opened.at.block_hash.removeprefix("0x")), opened.task_id, opened.round
+        )
 
 
 def history_from_events(events: list[rec.TaskEvent]) -> TaskHistory:

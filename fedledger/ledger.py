@@ -251,7 +251,9 @@ class Ledger:
         fn = self.contract.functions.postUnmask(task_id, round_, digest, cid)
         return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
 
-    def set_committee(self, signer: Signer, task_id: int, members: Sequence[str], threshold: int) -> rec.TxResult:
+    def set_committee(
+        self, signer: Signer, task_id: int, members: Sequence[str], threshold: int
+    ) -> rec.TxResult:
         """Make ``members`` the task's aggregators, ``threshold`` of whom must attest the same outcome (owner)."""
         checksummed = [Web3.to_checksum_address(m) for m in members]
         return self._tx(self.contract.functions.setCommittee(task_id, checksummed, threshold), signer)
@@ -268,7 +270,9 @@ class Ledger:
     ) -> rec.TxResult:
         """A committee member's outcome (``global_digest`` of 32 zero bytes and an empty CID: the round fails)."""
         fn = self.contract.functions.attestRound(task_id, round_, global_digest, global_cid, reasons)
-        return self._tx(fn, signer, clock_gas=clock_gas_limit(reasons) + 40 * len(global_cid) + 60 * len(reasons))
+        return self._tx(
+            fn, signer, clock_gas=clock_gas_limit(reasons) + 40 * len(global_cid) + 60 * len(reasons)
+        )
 
     def configure_commit_reveal(self, signer: Signer, task_id: int, reveal_period: int) -> rec.TxResult:
         """Make the task register updates by commit and reveal (owner, before its first round)."""
@@ -279,7 +283,14 @@ class Ledger:
         return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS)
 
     def reveal_update(
-        self, signer: Signer, task_id: int, round_: int, digest: bytes, cid: str, num_samples: int, salt: bytes
+        self,
+        signer: Signer,
+        task_id: int,
+        round_: int,
+        digest: bytes,
+        cid: str,
+        num_samples: int,
+        salt: bytes,
     ) -> rec.TxResult:
         fn = self.contract.functions.revealUpdate(task_id, round_, digest, cid, num_samples, salt)
         return self._tx(fn, signer, clock_gas=PRIVATE_POSTING_GAS + 40 * len(cid))
@@ -369,8 +380,24 @@ class Ledger:
         if not self.offers("privateView"):
             return rec.PrivateView(False, False, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, False, False, False, 0)
         fn = self.contract.functions.privateView(task_id, Web3.to_checksum_address(account))
-        (enabled, finished, phase, threshold, max_rounds, expected, keys, shares, unmasks, keys_deadline,
-         shares_deadline, unmask_deadline, posted_keys, posted_shares, posted_unmask, timestamp) = self._view(fn)
+        (
+            enabled,
+            finished,
+            phase,
+            threshold,
+            max_rounds,
+            expected,
+            keys,
+            shares,
+            unmasks,
+            keys_deadline,
+            shares_deadline,
+            unmask_deadline,
+            posted_keys,
+            posted_shares,
+            posted_unmask,
+            timestamp,
+        ) = self._view(fn)
         return rec.PrivateView(
             bool(enabled), bool(finished), int(phase), int(threshold), int(max_rounds), int(expected), int(keys),
             int(shares), int(unmasks), int(keys_deadline), int(shares_deadline), int(unmask_deadline),

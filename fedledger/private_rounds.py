@@ -71,7 +71,9 @@ def private_settings(history: TaskHistory) -> PrivateSettings | None:
     spec = parse_privacy_canonical(configured.params)
     rule = history.created.strategy
     if rule != "fedavg" and not rule.startswith("fedsgd:lr="):
-        raise PrivacyError(f"a private task sums updates: its rule must be fedavg or fedsgd:lr=X, not {rule[:60]!r}")
+        raise PrivacyError(
+            f"a private task sums updates: its rule must be fedavg or fedsgd:lr=X, not {rule[:60]!r}"
+        )
     if history.limits.max_samples == 0:
         raise PrivacyError(
             "a private task needs a task-wide sample cap (maxSamples): weights must be bounded"
@@ -180,7 +182,9 @@ def _check_uploads(
         try:
             data = read_upload(update)
             if sha256(data) != update.digest:
-                raise ValidationError(Reason.DIGEST_MISMATCH, "its bytes do not hash to the registered digest")
+                raise ValidationError(
+                    Reason.DIGEST_MISMATCH, "its bytes do not hash to the registered digest"
+                )
             try:
                 words = decode_masked(data, length)
             except TranscriptError as exc:

@@ -303,7 +303,9 @@ class PrivateView:
 
     enabled: bool
     finished: bool
-    phase: int  # as the chain's latest block saw it; ``fedledger.private_phase.phase_at`` recomputes it for now
+    phase: (
+        int  # as the chain's latest block saw it; ``fedledger.private_phase.phase_at`` recomputes it for now
+    )
     threshold: int
     max_rounds: int
     expected: int

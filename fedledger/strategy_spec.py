@@ -15,6 +15,7 @@ grammar only; the arithmetic of each rule lives in ``fedledger.rules.strategies`
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -130,10 +131,8 @@ def parse_spec(text: str) -> StrategySpec:
         raise _invalid(str(text), "it is empty")
     if text != text.strip().lower() or " " in text:
         hint = ""
-        try:
+        with contextlib.suppress(ConfigurationError):
             hint = f" (did you mean {parse_spec(text.strip().lower().replace(' ', '')).canonical!r}?)"
-        except ConfigurationError:
-            pass
         raise _invalid(text, f"specs are lowercase without spaces{hint}")
     name, colon, rest = text.partition(":")
     if name not in _RULES:

@@ -66,7 +66,9 @@ def commit_and_reveal(
         opening = {"task_id": task.task_id, "round": task.round, "participant": signer.address,
                    "digest": codec.digest_hex(digest), "salt": "0x" + salt.hex()}  # fmt: skip
         write_atomic(salt_file, (json.dumps(opening, indent=2) + "\n").encode())
-    commit_tx = ledger.commit_update(signer, task.task_id, task.round, commitment(digest, signer.address, salt))
+    commit_tx = ledger.commit_update(
+        signer, task.task_id, task.round, commitment(digest, signer.address, salt)
+    )
     on_progress(f"round {task.round}: committed to the update (it stays unpublished until the reveal window)")
     _wait_for_reveal(ledger, task, on_progress, poll, sleep or pause)
     on_progress("uploading update")
@@ -100,13 +102,17 @@ def _wait_for_reveal(
     while True:
         current = ledger.get_task(task.task_id)
         if current.round != task.round or not current.round_open:
-            raise FedLedgerError(f"round {task.round} of task {task.task_id} closed while it waited to reveal")
+            raise FedLedgerError(
+                f"round {task.round} of task {task.task_id} closed while it waited to reveal"
+            )
         windows = _windows(ledger, current)
         now = ledger.next_block_time()
         if windows.revealing(now):
             return
         if now >= windows.reveal_end:  # unreachable by the rule; kept so that no chain state loops forever
-            raise FedLedgerError(f"the reveal window of round {task.round} ended at {describe(windows.reveal_end)}")
+            raise FedLedgerError(
+                f"the reveal window of round {task.round} ended at {describe(windows.reveal_end)}"
+            )
         if not announced:
             say(
                 f"waiting for the reveal window ({windows.commits} of {windows.expected} committed; it opens when "

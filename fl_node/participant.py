@@ -71,7 +71,9 @@ def train_and_submit(
     if keep_update is not None:
         write_atomic(keep_update, encoded)
     if commit_reveal:
-        salt_file = keep_update.with_name(keep_update.name + ".reveal.json") if keep_update is not None else None
+        salt_file = (
+            keep_update.with_name(keep_update.name + ".reveal.json") if keep_update is not None else None
+        )
         return commit_and_reveal(
             ledger, store, signer, task, encoded, num_samples, on_progress=on_progress, salt_file=salt_file
         )

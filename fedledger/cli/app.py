@@ -40,6 +40,7 @@ def _root(
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
 
+
 app.command()(demo.demo)
 app.command()(deploy.deploy)
 app.add_typer(task.app, name="task")

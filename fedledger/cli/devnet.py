@@ -29,7 +29,8 @@ def up(
     fresh: Annotated[
         bool,
         typer.Option(
-            "--fresh", help="Start a new chain; the old one is moved to .fedledger/chain/archive/ (IPFS is kept)."
+            "--fresh",
+            help="Start a new chain; the old one is moved to .fedledger/chain/archive/ (IPFS is kept).",
         ),
     ] = False,
     json_: JsonOpt = False,

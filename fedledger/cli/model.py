@@ -22,7 +22,9 @@ def get(
     out: Annotated[Path, typer.Option(help="File to write (canonical safetensors).")],
     round_: Annotated[
         int | None,
-        typer.Option("--round", min=0, help="The global model of this round (0: the initial model; default: latest)."),
+        typer.Option(
+            "--round", min=0, help="The global model of this round (0: the initial model; default: latest)."
+        ),
     ] = None,
     rpc_url: RpcOpt = None,
     contract: ContractOpt = None,
@@ -60,4 +62,3 @@ def get(
             )
 
     run_command(body)
-

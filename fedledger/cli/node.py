@@ -57,7 +57,9 @@ def default_shard(ctx: Context, task: int) -> tuple[int, int]:
     ctx.ledger.get_task(task)  # a task that does not exist says so (not "pass --shard")
     members = current_participants(ctx.ledger, task)
     if ctx.signer.address not in members:
-        raise ChainError(f"{ctx.signer.address} is not a participant of task {task}; ask the task owner to add it")
+        raise ChainError(
+            f"{ctx.signer.address} is not a participant of task {task}; ask the task owner to add it"
+        )
     return members.index(ctx.signer.address), len(members)
 
 
@@ -132,7 +134,11 @@ def _report(s: Submission, as_json: bool, kept: Path | None = None) -> None:
             payload["update_file"] = str(kept)
         output.emit_json(payload)
     else:
-        gas = f"{s.tx.gas_used} gas" if s.commit_tx is None else f"commit {s.commit_tx.gas_used} + reveal {s.tx.gas_used} gas"
+        gas = (
+            f"{s.tx.gas_used} gas"
+            if s.commit_tx is None
+            else f"commit {s.commit_tx.gas_used} + reveal {s.tx.gas_used} gas"
+        )
         output.say(
             f"submitted round {s.round} of task {s.task_id} as {s.participant}: {s.num_samples} "
             f"samples, digest {codec.digest_hex(s.digest)} at {s.cid} ({gas})"
@@ -165,7 +171,9 @@ def _report_private(r: PrivateSubmission, as_json: bool) -> None:
         )
         return
     if r.stopped_after:
-        output.say(f"stopped after the {r.stopped_after} step of round {r.round} of task {r.task_id}, as asked")
+        output.say(
+            f"stopped after the {r.stopped_after} step of round {r.round} of task {r.task_id}, as asked"
+        )
         return
     output.say(
         f"took round {r.round} of task {r.task_id} privately as {r.participant}: masked upload {r.cid} "
@@ -187,7 +195,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the data split and training.")] = 0,
     out: Annotated[
         Path | None,
-        typer.Option(help="Also keep the update in this file (canonical safetensors), written before uploading."),
+        typer.Option(
+            help="Also keep the update in this file (canonical safetensors), written before uploading."
+        ),
     ] = None,
     verify_base: Annotated[
         bool,
@@ -240,9 +250,13 @@ def train(
         k, n = parse_shard(shard) if shard else default_shard(ctx, task)
         private = private_task_of(ctx.ledger, task)
         if private is None and drop_after is not None:
-            raise ConfigurationError("--drop-after simulates a dropout in a private round; task is not private")
+            raise ConfigurationError(
+                "--drop-after simulates a dropout in a private round; task is not private"
+            )
         if private is not None and out is not None:
-            raise ConfigurationError("--out keeps a plain update file; a private task's update is only ever masked")
+            raise ConfigurationError(
+                "--out keeps a plain update file; a private task's update is only ever masked"
+            )
         with output.progress(not json_) as show:
             show(f"loading {dataset} slice {k}/{n}")
             split = load_dataset(dataset, seed=seed)  # type: ignore[arg-type]
@@ -323,7 +337,9 @@ def submit(
             _report(submit_bytes(ctx.ledger, ctx.store, ctx.signer, state, data, samples), json_)
             return
         with output.progress(not json_) as show:
-            submission = commit_and_reveal(ctx.ledger, ctx.store, ctx.signer, state, data, samples, on_progress=show)
+            submission = commit_and_reveal(
+                ctx.ledger, ctx.store, ctx.signer, state, data, samples, on_progress=show
+            )
         _report(submission, json_)
 
     run_command(body)

@@ -62,7 +62,8 @@ def _task_id(value: int) -> int:
 
 
 JsonOpt = Annotated[
-    bool, typer.Option("--json", callback=_json_mode, help="Print one JSON document for scripts (errors too).")
+    bool,
+    typer.Option("--json", callback=_json_mode, help="Print one JSON document for scripts (errors too)."),
 ]
 TaskOpt = Annotated[int, typer.Option(metavar="ID", callback=_task_id, help="Task id.")]
 

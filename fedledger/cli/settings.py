@@ -86,9 +86,7 @@ def resolve_signer(w3: Web3, account: int | None, key_file: Path | None) -> Sign
     --key-file and --account together are refused: silently preferring one would sign as someone unexpected.
     """
     if key_file is not None and account is not None:
-        raise ConfigurationError(
-            "--key-file and --account name two different signers; pass only one of them"
-        )
+        raise ConfigurationError("--key-file and --account name two different signers; pass only one of them")
     if key_file is not None:
         try:
             return Signer.from_key(key_file.read_text().strip())

@@ -643,7 +643,9 @@ def _commit_reveal_status(ledger: Ledger, record: TaskState, now: int) -> dict[s
 
 
 def _commit_reveal_rows(status: dict[str, object]) -> list[list[object]]:
-    rows: list[list[object]] = [["commit and reveal", f"reveal period {span(int(str(status['reveal_period'])))}"]]
+    rows: list[list[object]] = [
+        ["commit and reveal", f"reveal period {span(int(str(status['reveal_period'])))}"]
+    ]
     if "window" in status:
         rows += [
             ["window", status["window"]],

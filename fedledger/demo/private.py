@@ -37,7 +37,9 @@ def run_private_round(
     """Take every participant through one private round's four steps; returns the gas of each step's postings."""
     steps = [PrivateSteps(ledger, store, s, task_id, task, lambda message: None, 0.0) for s in signers]
     state = ledger.get_task(task_id)
-    base = fetch_model(store, state.model_cid, state.model_digest, None, max_bytes=state.limits.max_update_bytes)
+    base = fetch_model(
+        store, state.model_cid, state.model_digest, None, max_bytes=state.limits.max_update_bytes
+    )
     model_config = model_config_for(split)
     gas: dict[str, list[int]] = {"keys": [s.advertise() for s in steps]}
     gas["shares"] = [s.share()[1] for s in steps]

@@ -57,7 +57,9 @@ class DemoConfig:
     store_dir: Path | None = None
     page_dir: Path | None = None  # also write the audit page (index.html and index.json) here
     privacy: str | None = None  # "secagg": private rounds (secure aggregation with a public transcript)
-    dp_epsilon: float | None = None  # with privacy: distributed DP noise spending at most this over the rounds
+    dp_epsilon: float | None = (
+        None  # with privacy: distributed DP noise spending at most this over the rounds
+    )
 
 
 @dataclass
@@ -139,7 +141,9 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         )  # fmt: skip
         quorum = plan.quorum
     elif config.dp_epsilon is not None:
-        raise ConfigurationError("--dp-epsilon needs --privacy secagg: noise is added by participants under it")
+        raise ConfigurationError(
+            "--dp-epsilon needs --privacy secagg: noise is added by participants under it"
+        )
     created = launch_task(
         ledger, owner, store, initial_bytes, participants=[signer.address for signer in participants],
         quorum=quorum, round_duration=DEMO_ROUND_SECONDS, strategy=spec, limits=limits,
@@ -220,5 +224,3 @@ def _run(config: DemoConfig, store_dir: Path, on_progress: Progress) -> DemoRepo
         report.report_files["store"] = str(config.store_dir.resolve())
     report.wall_seconds = round(time.perf_counter() - started, 3)
     return report
-
-

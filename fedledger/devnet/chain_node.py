@@ -97,7 +97,9 @@ def usable_state(state_file: Path) -> tuple[bool, str]:
 
 def keep_good_copy(state_file: Path) -> None:
     """After anvil loaded ``state_file`` and answered: keep it as the last good copy (read once, written whole)."""
-    raw = _anvil_state_bytes(state_file)  # anvil rewrites the file every second: validate the very bytes copied
+    raw = _anvil_state_bytes(
+        state_file
+    )  # anvil rewrites the file every second: validate the very bytes copied
     if raw is not None:
         write_atomic(state_file.with_suffix(state_file.suffix + ".good"), raw)
 

@@ -236,4 +236,3 @@ def down(state_file: Path) -> dict[str, str]:
         keep_good_copy(chain_state)  # anvil dumped its state on exit: keep a good copy of it
     _write(state_file, {**state, "pids": {}, "identities": {}, "stopped_at": int(time.time())})
     return result
-

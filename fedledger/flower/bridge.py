@@ -29,7 +29,7 @@ class EmbeddedChainServer:
             with lock:
                 try:
                     response: dict[str, Any] = dict(provider.make_request(RPCEndpoint(method), params))
-                except Exception as exc:  # noqa: BLE001 -- a malformed request becomes a JSON-RPC error
+                except Exception as exc:
                     response = {"error": {"code": -32602, "message": f"{type(exc).__name__}: {exc}"}}
             body = {"jsonrpc": "2.0", "id": request.get("id")}
             if "error" in response:

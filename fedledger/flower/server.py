@@ -77,7 +77,7 @@ class Anchored(Strategy):
                 f"task {task_id} aggregates with {state.strategy!r} but the Flower strategy is "
                 f"{type(strategy).__name__} ({self.spec}): create the task with --strategy {self.spec}"
             )
-        self.coordinator = Coordinator(ledger, store, signer, on_progress=lambda message: log.debug(message))
+        self.coordinator = Coordinator(ledger, store, signer, on_progress=log.debug)
         self.outcomes: dict[int, RoundOutcome] = {}
         self.reply_mismatches: dict[int, list[str]] = {}
 

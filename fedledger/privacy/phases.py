@@ -13,7 +13,14 @@ NONE, KEYS, SHARES, UPLOADS, UNMASK, CLOSED = range(6)
 # Seconds past a deadline before the wall clock alone ends a phase: a block stamped just before the deadline can
 # still be published just after it, and every participant and the aggregator must read the same postings.
 SETTLE = 3
-PHASE_NAMES = {NONE: "none", KEYS: "keys", SHARES: "shares", UPLOADS: "uploads", UNMASK: "unmask", CLOSED: "closed"}
+PHASE_NAMES = {
+    NONE: "none",
+    KEYS: "keys",
+    SHARES: "shares",
+    UPLOADS: "uploads",
+    UNMASK: "unmask",
+    CLOSED: "closed",
+}
 
 
 def phase_at(view: PrivateView, task: TaskState, now: float) -> int:

@@ -144,7 +144,9 @@ def _threshold_and_quorum(request: PrivacyRequest, members: int, quorum: int | N
         )
     threshold = members // 2 + 1 if request.threshold is None else request.threshold
     if threshold > members:
-        raise ConfigurationError(f"--secagg-threshold {threshold} is larger than the {members} participants given")
+        raise ConfigurationError(
+            f"--secagg-threshold {threshold} is larger than the {members} participants given"
+        )
     if quorum is None:
         return threshold, threshold
     if threshold > quorum:

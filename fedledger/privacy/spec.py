@@ -87,7 +87,9 @@ def parse_privacy_spec(text: str) -> PrivacySpec:
             raise PrivacyParameterError(f"privacy parameter {key!r} given twice")
         values[key] = value
     if "clip" not in values or "scale_bits" not in values:
-        raise PrivacyParameterError("a privacy spec needs clip and scale_bits, e.g. secagg:clip=1.0,scale_bits=16")
+        raise PrivacyParameterError(
+            "a privacy spec needs clip and scale_bits, e.g. secagg:clip=1.0,scale_bits=16"
+        )
     try:
         return PrivacySpec(
             clip=float(values["clip"]),
@@ -105,5 +107,7 @@ def parse_privacy_canonical(text: str) -> PrivacySpec:
     """Read the on-chain ``params``: only the exact canonical form is accepted (else PrivacyParameterError)."""
     spec = parse_privacy_spec(text)
     if spec.canonical != text:
-        raise PrivacyParameterError(f"privacy params {text[:80]!r} are not canonical (expected {spec.canonical!r})")
+        raise PrivacyParameterError(
+            f"privacy params {text[:80]!r} are not canonical (expected {spec.canonical!r})"
+        )
     return spec

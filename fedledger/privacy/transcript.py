@@ -169,7 +169,13 @@ def seal_bundle(
     key_shares = split(mask_private, threshold, len(holders))
     envelopes = {
         holder: seal_shares(
-            encryption_private, me, roles.encryption_keys[holder], holder, roles.ref, seed_shares[i], key_shares[i]
+            encryption_private,
+            me,
+            roles.encryption_keys[holder],
+            holder,
+            roles.ref,
+            seed_shares[i],
+            key_shares[i],
         ).hex()
         for i, holder in enumerate(holders)
     }
@@ -184,7 +190,9 @@ def seal_bundle(
     )
 
 
-def open_bundle(data: bytes, roles: Roles, dealer: str, me: str, encryption_private: bytes) -> tuple[Share, Share]:
+def open_bundle(
+    data: bytes, roles: Roles, dealer: str, me: str, encryption_private: bytes
+) -> tuple[Share, Share]:
     """The (seed share, key share) that ``dealer``'s bundle holds for ``me``; TranscriptError or KeyAgreementError
     when the bundle is malformed, not addressed to ``me``, or holds shares at another x than ``me``'s."""
     dealer, me = canonical_address(dealer), canonical_address(me)
@@ -201,7 +209,9 @@ def open_bundle(data: bytes, roles: Roles, dealer: str, me: str, encryption_priv
         raw = bytes.fromhex(sealed)
     except ValueError:
         raise TranscriptError(f"the envelope of {dealer} for {me} is not hex") from None
-    seed_share, key_share = open_shares(encryption_private, me, roles.encryption_keys[dealer], dealer, roles.ref, raw)
+    seed_share, key_share = open_shares(
+        encryption_private, me, roles.encryption_keys[dealer], dealer, roles.ref, raw
+    )
     x = roles.x_of(me)
     if seed_share.x != x or key_share.x != x:
         raise TranscriptError(f"the envelope of {dealer} for {me} holds shares at x != {x}")
@@ -244,7 +254,9 @@ def read_unmask(data: bytes, roles: Roles, holder: str) -> Revealed:
     holder = canonical_address(holder)
     obj = _load_json(data, f"the unmask material of {holder}")
     if obj.get("format") != UNMASK_FORMAT or obj.get("holder") != holder:
-        raise TranscriptError(f"the unmask material of {holder} is not {UNMASK_FORMAT} material of that holder")
+        raise TranscriptError(
+            f"the unmask material of {holder} is not {UNMASK_FORMAT} material of that holder"
+        )
     if obj.get("task") != roles.ref.task_id or obj.get("round") != roles.ref.round_id:
         raise TranscriptError(f"the unmask material of {holder} is for another task or round")
     if holder not in roles.key_set:
@@ -329,7 +341,9 @@ def recover(roles: Roles, revealed: Sequence[Revealed], threshold: int) -> Recov
     for u in roles.survivors:
         shares = [(r.holder, r.seed_shares[u]) for r in revealed if u in r.seed_shares]
         commitment = roles.commitments[u]
-        secret, liars = _rebuild(shares, threshold, lambda s, u=u, c=commitment: _seed_matches(s, u, c, roles))
+        secret, liars = _rebuild(
+            shares, threshold, lambda s, u=u, c=commitment: _seed_matches(s, u, c, roles)
+        )
         if secret is None:
             unrecoverable[u] = _why(len(shares), threshold, "seed", "its seed commitment")
         else:

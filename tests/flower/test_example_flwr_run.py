@@ -6,6 +6,7 @@ FLWR_HOME on free ports and is stopped at the end (found by its log path, which 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,10 +60,8 @@ def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         for pid in pids_with(str(home / "local-superlink")):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # the SuperLink runs in its own session, with its children
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def test_flwr_run_local_with_flowers_default_two_nodes_finishes_and_audits_ok(

@@ -97,6 +97,6 @@ def test_flower_strategies_map_onto_fedledger_rules(strategy: object, spec: str)
 
 def test_a_stateful_strategy_is_refused_naming_those_that_work() -> None:
     with pytest.raises(
-        ConfigurationError, match="FedAdam has no deterministic counterpart.*FedAvg, FedProx, FedMedian"
+        ConfigurationError, match=r"FedAdam has no deterministic counterpart.*FedAvg, FedProx, FedMedian"
     ):
         flower_spec(FedAdam())

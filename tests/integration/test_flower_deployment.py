@@ -7,6 +7,7 @@ Every process started here runs in its own process group and is stopped at the e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -70,14 +71,10 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for _, proc in reversed(self.started):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # also the ServerApp/ClientApp children left in the group
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture

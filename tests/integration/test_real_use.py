@@ -45,7 +45,9 @@ def _wait_past(devnet: Devnet, task: int) -> None:
     time.sleep(max(0.0, state["deadline"] + 1.5 - max(time.time(), state["now"])))
 
 
-def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: Devnet, tmp_path: Path) -> None:
+def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(
+    devnet: Devnet, tmp_path: Path
+) -> None:
     # Prepare: two participants, quorum 1, short rounds; only account 1 submits
     task = _task(devnet, tmp_path, "--participants", "1,2", "--quorum", "1", "--round-duration", "7")
     update = _model_file(tmp_path / "u1.safetensors", 1.0)
@@ -61,15 +63,28 @@ def test_a_late_participant_does_not_block_the_round_on_an_idle_devnet(devnet: D
     # Round 2: --watch started before the deadline finalizes it once the deadline passes
     devnet.invoke("node", "submit", str(_model_file(tmp_path / "u2.safetensors", 2.0)), "--task", str(task),
                "--samples", "5", "--account", "2")  # fmt: skip
-    watched = devnet.cli_json("aggregate", "--task", str(task), "--watch", "--max-rounds", "1", "--interval", "0.5")
+    watched = devnet.cli_json(
+        "aggregate", "--task", str(task), "--watch", "--max-rounds", "1", "--interval", "0.5"
+    )
     assert [r["round"] for r in watched["rounds"]] == [2] and not watched["rounds"][0]["failed"]
     assert devnet.cli_json("audit", "verify", "--task", str(task))["ok"] is True
 
 
-def test_node_train_keeps_its_update_and_model_get_writes_the_global_model(devnet: Devnet, tmp_path: Path) -> None:
+def test_node_train_keeps_its_update_and_model_get_writes_the_global_model(
+    devnet: Devnet, tmp_path: Path
+) -> None:
     # Prepare: a digits task (fast to train), two participants
     created = devnet.cli_json(
-        "task", "create", "--participants", "1,2", "--quorum", "2", "--dataset", "digits", "--max-samples", "5000"
+        "task",
+        "create",
+        "--participants",
+        "1,2",
+        "--quorum",
+        "2",
+        "--dataset",
+        "digits",
+        "--max-samples",
+        "5000",
     )
     task = str(created["task_id"])
     kept = [tmp_path / f"update{a}.safetensors" for a in (1, 2)]

@@ -47,7 +47,19 @@ def train_in_parallel(net: Devnet, task: str, accounts: list[int]) -> list[dict[
     """Start one `node train` process per account at once, like separate machines would."""
     procs = [
         subprocess.Popen(
-            [*FEDLEDGER, "node", "train", "--task", task, "--account", str(a), *DATASET, "--epochs", "1", "--json"],
+            [
+                *FEDLEDGER,
+                "node",
+                "train",
+                "--task",
+                task,
+                "--account",
+                str(a),
+                *DATASET,
+                "--epochs",
+                "1",
+                "--json",
+            ],
             cwd=ROOT,
             env=net.env(),
             stdout=subprocess.PIPE,
@@ -272,7 +284,17 @@ def test_participant_signing_with_a_key_file_as_on_a_real_chain(devnet: Devnet, 
     key_file.write_text(KEY_4 + "\n")
     # Execute
     by_file = devnet.cli_json(
-        "node", "train", "--task", task, "--key-file", str(key_file), "--shard", "1/2", *DATASET, "--epochs", "1"
+        "node",
+        "train",
+        "--task",
+        task,
+        "--key-file",
+        str(key_file),
+        "--shard",
+        "1/2",
+        *DATASET,
+        "--epochs",
+        "1",
     )
     by_env = devnet.invoke(  # refused before training: in-process is enough
         "node", "train", "--task", task, "--shard", "1/2", *DATASET, check=False, FEDLEDGER_PRIVATE_KEY=KEY_4

@@ -271,7 +271,9 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
         fed.submit(who, codec.encode(model(float(who + 1))))
     fed.ledger.set_aggregator(fed.owner, fed.task, successor.address)
     stored_before = sorted(p.name for p in fed.store.root.rglob("*") if p.is_file())
-    with pytest.raises(NotAggregatorError, match=f"is not the aggregator of task {fed.task}: {successor.address} is"):
+    with pytest.raises(
+        NotAggregatorError, match=f"is not the aggregator of task {fed.task}: {successor.address} is"
+    ):
         fed.coordinator.close_round(fed.task)
     # the replaced aggregator learned it before fetching or uploading anything
     assert sorted(p.name for p in fed.store.root.rglob("*") if p.is_file()) == stored_before
@@ -283,7 +285,9 @@ def test_owner_replaces_the_aggregator_and_the_new_one_finalizes(fed_tmp: Federa
     assert fed.verify()[0][0] == "OK"
 
 
-def test_a_participant_removed_after_submitting_stays_in_that_round_and_is_refused_after(fed_tmp: Federation) -> None:
+def test_a_participant_removed_after_submitting_stays_in_that_round_and_is_refused_after(
+    fed_tmp: Federation,
+) -> None:
     # Prepare: participant 0 submits, then the owner removes it before the round closes
     fed = fed_tmp
     for who in range(3):
@@ -310,12 +314,14 @@ def test_sampled_round_excludes_the_unsampled_and_the_audit_confirms_who_was_ask
     )
     record = task_history(fed.ledger, fed.task).rounds[0]
     assert record.opened is not None
-    assert record.opened.seed == bytes(32)  # drawn at first use, from the hash of the block the round opened in
+    assert record.opened.seed == bytes(
+        32
+    )  # drawn at first use, from the hash of the block the round opened in
     seed = drawn_seed(bytes.fromhex(record.opened.at.block_hash[2:]), fed.task, 1)
     asked = sample_clients(seed, [p.address for p in fed.people], 3)
     assert record.sampled == asked
     # Execute: every participant submits anyway
-    for who, person in enumerate(fed.people):
+    for who, _person in enumerate(fed.people):
         fed.submit(who, codec.encode(model(float(who + 1))))
     outcome = fed.coordinator.close_round(fed.task)
     # Assert
@@ -361,7 +367,7 @@ def test_task_with_a_non_canonical_strategy_is_refused_not_failed(tmp_path: Path
     for who in range(3):
         fed.submit(who, codec.encode(model(float(who + 1))))
     # Execute / Assert: the aggregator refuses to act rather than failing round after round
-    with pytest.raises(ConfigurationError, match="not in canonical form|lowercase"):
+    with pytest.raises(ConfigurationError, match=r"not in canonical form|lowercase"):
         fed.coordinator.close_round(fed.task)
     assert fed.ledger.get_task(fed.task).round == 1
     history = task_history(fed.ledger, fed.task)

@@ -50,7 +50,14 @@ class Chain:
         return LocalStore(self.store_dir)
 
     def args(self) -> list[str]:
-        return ["--rpc-url", self.url, "--contract", self.ledger.address, "--ipfs-api", f"local:{self.store_dir}"]
+        return [
+            "--rpc-url",
+            self.url,
+            "--contract",
+            self.ledger.address,
+            "--ipfs-api",
+            f"local:{self.store_dir}",
+        ]
 
     def chain_args(self) -> list[str]:
         return ["--rpc-url", self.url, "--contract", self.ledger.address]
@@ -58,8 +65,7 @@ class Chain:
     def run(self, *words: str, store: bool = True) -> Any:
         """Run `fedledger WORDS` in-process with this chain's endpoints; return the click Result."""
         group_and_command = list(words)
-        result = CliRunner().invoke(app, [*group_and_command, *(self.args() if store else self.chain_args())])
-        return result
+        return CliRunner().invoke(app, [*group_and_command, *(self.args() if store else self.chain_args())])
 
     def model_file(self, value: float, name: str) -> Path:
         path = self.tmp / name
@@ -70,8 +76,17 @@ class Chain:
         initial = self.model_file(0.0, "initial.safetensors")
         cap = [] if "--max-samples" in extra else ["--max-samples", "1000"]
         done = self.run(
-            "task", "create", "--participants", "1,2", "--quorum", "1", "--model-file", str(initial), "--json",
-            *cap, *extra,
+            "task",
+            "create",
+            "--participants",
+            "1,2",
+            "--quorum",
+            "1",
+            "--model-file",
+            str(initial),
+            "--json",
+            *cap,
+            *extra,
         )
         assert done.exit_code == 0, done.output
         return int(json.loads(done.stdout)["task_id"])
@@ -129,7 +144,11 @@ def test_an_unknown_task_is_an_error_for_every_command_that_names_one(chain: Cha
     listed = chain.run("participant", "list", "--task", "99", store=False)
     trained = chain.run("node", "train", "--task", "99", "--account", "1")
 
-    assert listed.exit_code == 1 and "task 99 does not exist" in listed.output and "holds task 1" in listed.output
+    assert (
+        listed.exit_code == 1
+        and "task 99 does not exist" in listed.output
+        and "holds task 1" in listed.output
+    )
     assert trained.exit_code == 1 and "task 99 does not exist" in trained.output
     assert "--shard" not in trained.output
 
@@ -178,13 +197,24 @@ def test_a_sample_weighted_rule_needs_an_explicit_cap(chain: Chain) -> None:
 
 def test_a_trimmed_mean_that_trims_nothing_at_its_quorum_is_refused(chain: Chain) -> None:
     initial = chain.model_file(0.0, "initial.safetensors")
-    args = ["task", "create", "--participants", ",".join(str(i) for i in range(1, 10)), "--model-file", str(initial)]
+    args = [
+        "task",
+        "create",
+        "--participants",
+        ",".join(str(i) for i in range(1, 10)),
+        "--model-file",
+        str(initial),
+    ]
 
     nothing = chain.run(*args, "--strategy", "trimmed_mean:beta=0.1", "--quorum", "5")
     one = chain.run(*args, "--strategy", "trimmed_mean:beta=0.125", "--quorum", "8")
     wider = chain.run(*args, "--strategy", "trimmed_mean:beta=0.2", "--quorum", "5")
 
-    assert nothing.exit_code == 2 and "trims floor(0.1 x 5) = 0" in nothing.output and "--quorum to 10" in nothing.output
+    assert (
+        nothing.exit_code == 2
+        and "trims floor(0.1 x 5) = 0" in nothing.output
+        and "--quorum to 10" in nothing.output
+    )
     assert one.exit_code == 0 and wider.exit_code == 0
 
 
@@ -293,7 +323,9 @@ def test_model_get_writes_the_digest_checked_global_model(chain: Chain) -> None:
     np.testing.assert_array_equal(load_file(str(out))["layer.weight"], np.full((3, 2), 2.5, np.float32))
 
 
-def test_model_get_round_0_is_the_initial_model_and_a_failed_or_future_round_is_an_error(chain: Chain) -> None:
+def test_model_get_round_0_is_the_initial_model_and_a_failed_or_future_round_is_an_error(
+    chain: Chain,
+) -> None:
     task = chain.create_task()
     out = chain.tmp / "m.safetensors"
 
@@ -355,15 +387,30 @@ def test_node_submit_works_without_torch(chain: Chain) -> None:
 def test_submit_refusals_exit_1_like_train_refusals(chain: Chain) -> None:
     task = chain.create_task()
     wrong_shape = chain.tmp / "wrong.safetensors"
-    wrong_shape.write_bytes(codec.encode({"layer.bias": np.ones(4, np.float32), "layer.weight": np.ones((3, 2), np.float32)}))
-
-    refused = chain.run("node", "submit", str(wrong_shape), "--task", str(task), "--samples", "1", "--account", "1")
-    stranger = chain.run(
-        "node", "submit", str(chain.model_file(1.0, "u.safetensors")), "--task", str(task), "--samples", "1",
-        "--account", "5",
+    wrong_shape.write_bytes(
+        codec.encode({"layer.bias": np.ones(4, np.float32), "layer.weight": np.ones((3, 2), np.float32)})
     )
 
-    assert refused.exit_code == 1 and "shape_mismatch" in refused.output and "nothing was uploaded" in refused.output
+    refused = chain.run(
+        "node", "submit", str(wrong_shape), "--task", str(task), "--samples", "1", "--account", "1"
+    )
+    stranger = chain.run(
+        "node",
+        "submit",
+        str(chain.model_file(1.0, "u.safetensors")),
+        "--task",
+        str(task),
+        "--samples",
+        "1",
+        "--account",
+        "5",
+    )
+
+    assert (
+        refused.exit_code == 1
+        and "shape_mismatch" in refused.output
+        and "nothing was uploaded" in refused.output
+    )
     assert stranger.exit_code == 1 and "is not a participant" in stranger.output
     assert not chain.ledger.has_submitted(task, 1, chain.ledger.w3.eth.accounts[1])
 
@@ -418,7 +465,9 @@ def test_audit_owner_filter_keeps_an_outsiders_junk_task_out_of_the_verdict(chai
     ledger.add_participant(outsider, junk, friend.address)
     ledger.open_round(outsider, junk)
     ledger.submit_update(friend, junk, 1, b"\x02" * 32, "bafkjunk2", 1)
-    ledger.finalize_round(outsider, junk, 1, global_digest=b"\x03" * 32, global_cid="bafkjunk3", reasons=b"\x00")
+    ledger.finalize_round(
+        outsider, junk, 1, global_digest=b"\x03" * 32, global_cid="bafkjunk3", reasons=b"\x00"
+    )
 
     # Execute
     everything = chain.run("audit", "verify", "--no-cache", "--json")

@@ -180,7 +180,11 @@ def test_header_nested_100000_deep_does_not_crash_after_the_recursion_limit_was_
     # nesting from a scan that would count the closing brackets inside its name.
     # Execute
     done = subprocess.run(
-        [sys.executable, "-c", NESTING_AFTER_A_RAISED_LIMIT], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, "-c", NESTING_AFTER_A_RAISED_LIMIT],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
 
     # Assert

@@ -79,7 +79,9 @@ class Chain:
     def submit_file(self, task: int, who: int, value: float) -> dict[str, Any]:
         path = self.tmp / f"update-{who}.safetensors"
         path.write_bytes(update(value))
-        return self.run_json("node", "submit", str(path), "--task", str(task), "--samples", "10", "--account", str(who))
+        return self.run_json(
+            "node", "submit", str(path), "--task", str(task), "--samples", "10", "--account", str(who)
+        )
 
     def travel(self, seconds: int) -> None:
         advance_time(self.ledger.w3, self.ledger.block_timestamp() + seconds)
@@ -102,14 +104,18 @@ def refusal(call: Any) -> str:
 # ------------------------------------------------------------------------------------------- the task
 
 
-def test_task_create_configures_commit_reveal_before_participants_and_show_reports_the_windows(chain: Chain) -> None:
+def test_task_create_configures_commit_reveal_before_participants_and_show_reports_the_windows(
+    chain: Chain,
+) -> None:
     # Execute
     task = chain.create("--commit-reveal", str(REVEAL))
     shown = chain.run_json("task", "show", "--task", str(task))
 
     # Assert: configured right after createTask (the contract takes it only before round 1), and shown
     kinds = [type(e) for e in chain.ledger.task_events(task)]
-    assert kinds.index(TaskCreated) < kinds.index(TaskCommitRevealConfigured) < kinds.index(ParticipantChanged)
+    assert (
+        kinds.index(TaskCreated) < kinds.index(TaskCommitRevealConfigured) < kinds.index(ParticipantChanged)
+    )
     assert shown["commit_reveal"]["reveal_period"] == REVEAL
     assert shown["commit_reveal"]["window"] == "commit"
     assert (shown["commit_reveal"]["commits"], shown["commit_reveal"]["expected"]) == (0, 3)
@@ -153,7 +159,9 @@ def test_plain_task_a_copied_digest_knocks_out_both_as_duplicate(chain: Chain) -
 # ------------------------------------------------------------------------------------------- (b) no copy
 
 
-def test_commit_reveal_mallory_cannot_copy_the_revealed_digest(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commit_reveal_mallory_cannot_copy_the_revealed_digest(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Prepare: while Alice's `node submit` waits for the reveal window, nothing of her update is public
     task = chain.create("--commit-reveal", str(REVEAL))
     alice_cid = compute_cid(update(1.0))
@@ -194,20 +202,26 @@ def test_commit_reveal_front_running_a_pending_reveal_is_refused(chain: Chain) -
     data = {alice.address: update(1.0), bob.address: update(2.0), mallory.address: update(9.0)}
     salts = {who: new_salt() for who in data}
     for who in (alice, bob, mallory):
-        ledger.commit_update(who, task, 1, commitment(codec.model_digest(data[who.address]), who.address, salts[who.address]))
+        ledger.commit_update(
+            who, task, 1, commitment(codec.model_digest(data[who.address]), who.address, salts[who.address])
+        )
     alice_cid = chain.store.put(data[alice.address])
 
     # Execute: Alice's reveal waits in the mempool; Mallory reads it and sends the same reveal from her account
     set_automine(w3, False)
     alice_args = (task, 1, codec.model_digest(data[alice.address]), alice_cid, 10, salts[alice.address])
-    pending = ledger.contract.functions.revealUpdate(*alice_args).transact({"from": alice.address, "gas": 500_000})
+    pending = ledger.contract.functions.revealUpdate(*alice_args).transact(
+        {"from": alice.address, "gas": 500_000}
+    )
     _, copied = ledger.contract.decode_function_input(w3.eth.get_transaction(pending)["input"])
     front = ledger.contract.functions.revealUpdate(
         copied["taskId"], copied["round"], copied["digest"], copied["cid"], 1, copied["salt"]
     ).transact({"from": mallory.address, "gas": 500_000})
     mine(w3)
     set_automine(w3, True)
-    why = refusal(lambda: ledger.reveal_update(mallory, task, 1, copied["digest"], copied["cid"], 1, copied["salt"]))
+    why = refusal(
+        lambda: ledger.reveal_update(mallory, task, 1, copied["digest"], copied["cid"], 1, copied["salt"])
+    )
     bob_digest = codec.model_digest(data[bob.address])
     ledger.reveal_update(bob, task, 1, bob_digest, chain.store.put(data[bob.address]), 10, salts[bob.address])
 
@@ -337,6 +351,8 @@ def test_node_train_commits_before_it_uploads_and_keeps_the_opening_next_to_out(
     salt = bytes.fromhex(opening["salt"][2:])
     assert created["commit_reveal"] == {"reveal_period": REVEAL}
     assert trained["digest"] == opening["digest"] == codec.digest_hex(codec.model_digest(out.read_bytes()))
-    assert committed.commitment == commitment(codec.model_digest(out.read_bytes()), chain.person(1).address, salt)
+    assert committed.commitment == commitment(
+        codec.model_digest(out.read_bytes()), chain.person(1).address, salt
+    )
     assert trained["commit_tx"] == committed.at.tx_hash and trained["commit_gas"] > 0
     assert [u.participant for u in chain.ledger.updates_submitted(task, 1)] == [chain.person(1).address]

@@ -136,7 +136,7 @@ def test_stale_artifact_fails_check_with_a_clear_message(
     stale = tmp_path / "FederatedRounds.json"
     stale.write_text("{}\n", encoding="utf-8")
     monkeypatch.setattr(fc, "artifact_path", lambda: stale)
-    monkeypatch.setattr(fc, "compile_contracts", lambda: fc.load_artifact())
+    monkeypatch.setattr(fc, "compile_contracts", fc.load_artifact)
 
     assert fc.main(["--check"]) == 1
     assert "is stale" in capsys.readouterr().err

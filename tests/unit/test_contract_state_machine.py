@@ -89,7 +89,9 @@ class RoundContract(RuleBasedStateMachine):
     # ------------------------------------------------------------------ helpers
 
     def next_time(self) -> int:
-        return self.ledger.block_timestamp() + 1  # the embedded chain mines the next block at least a second later
+        return (
+            self.ledger.block_timestamp() + 1
+        )  # the embedded chain mines the next block at least a second later
 
     def expect(self, error: str | None, call: object) -> bool:
         """Run ``call``; assert it reverts with ``error`` (or succeeds when None); return whether it succeeded."""

@@ -98,7 +98,9 @@ def test_ledger_names_the_code_hash_of_a_foreign_contract(chain: tuple[Web3, Sig
     assert "\n" not in str(caught.value)
 
 
-def test_a_client_on_the_version_before_the_batch_and_the_view_still_works(chain: tuple[Web3, Signer]) -> None:
+def test_a_client_on_the_version_before_the_batch_and_the_view_still_works(
+    chain: tuple[Web3, Signer],
+) -> None:
     # Prepare: today's contract seen through the previous version's ABI (registered in the history), which has
     # neither participantView nor addParticipants: the calls a client of today makes must fall back
     w3, owner = chain

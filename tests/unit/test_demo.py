@@ -65,7 +65,18 @@ def test_unknown_strategy_is_a_clear_error() -> None:
 def test_private_demo_with_dp_audits_every_round_and_the_page_shows_epsilon(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["demo", "--rounds", "2", "--privacy", "secagg", "--dp-epsilon", "8", "--json", "--report", str(tmp_path)],
+        [
+            "demo",
+            "--rounds",
+            "2",
+            "--privacy",
+            "secagg",
+            "--dp-epsilon",
+            "8",
+            "--json",
+            "--report",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -80,7 +91,18 @@ def test_private_demo_with_dp_audits_every_round_and_the_page_shows_epsilon(tmp_
 
 
 def test_private_fedsgd_demo_without_dp_learns_like_the_plain_one() -> None:
-    args = ["demo", "--rounds", "2", "--participants", "3", "--dataset", "digits", "--strategy", "fedsgd", "--json"]
+    args = [
+        "demo",
+        "--rounds",
+        "2",
+        "--participants",
+        "3",
+        "--dataset",
+        "digits",
+        "--strategy",
+        "fedsgd",
+        "--json",
+    ]
     plain = json.loads(CliRunner().invoke(app, args).stdout)
     private = json.loads(CliRunner().invoke(app, [*args, "--privacy", "secagg"]).stdout)
     assert private["audit"]["ok"] and private["privacy"]["noise"] is None

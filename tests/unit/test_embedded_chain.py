@@ -29,7 +29,9 @@ from fedledger.revert import RevertDecoder, revert_data
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 # Runtime code: return (timestamp, number, blockhash(number - 1)) as three words; deployed by a 12-byte prefix.
 CLOCK_RUNTIME = bytes.fromhex("42600052436020526001430340604052606060" + "00f3")
-CLOCK_INIT = bytes.fromhex(f"60{len(CLOCK_RUNTIME):02x}600c60003960{len(CLOCK_RUNTIME):02x}6000f3") + CLOCK_RUNTIME
+CLOCK_INIT = (
+    bytes.fromhex(f"60{len(CLOCK_RUNTIME):02x}600c60003960{len(CLOCK_RUNTIME):02x}6000f3") + CLOCK_RUNTIME
+)
 
 
 @pytest.fixture
@@ -68,7 +70,10 @@ def test_deploy_and_a_transaction_give_receipts_with_their_fields(w3: Web3) -> N
     assert is_embedded(w3) and w3.eth.chain_id == CHAIN_ID
     assert deployed.block_number == 1 and receipt["blockNumber"] == 2 == w3.eth.block_number
     assert receipt["status"] == 1 and receipt["from"] == owner.address and receipt["to"] == ledger.address
-    assert 0 < receipt["gasUsed"] < 1_000_000 and receipt["logs"][0]["transactionHash"] == receipt["transactionHash"]
+    assert (
+        0 < receipt["gasUsed"] < 1_000_000
+        and receipt["logs"][0]["transactionHash"] == receipt["transactionHash"]
+    )
     assert ledger.get_task(task).owner == owner.address
     assert w3.eth.get_transaction_count(owner.address) == 2
 
@@ -89,7 +94,9 @@ def test_logs_filter_by_address_topic_or_list_and_block_range(w3: Web3) -> None:
     elsewhere = w3.eth.get_logs({"address": "0x" + "11" * 20, "fromBlock": 0})
     # Assert
     assert [log["blockNumber"] for log in by_topic] == [3, 4]
-    assert {log["blockNumber"] for log in in_range} == {3} and in_range == [e for e in every if e["blockNumber"] == 3]
+    assert {log["blockNumber"] for log in in_range} == {3} and in_range == [
+        e for e in every if e["blockNumber"] == 3
+    ]
     assert by_hash == [e for e in every if e["blockNumber"] == 4]
     assert wildcard and all(bytes(log["topics"][1]) == third for log in wildcard)
     assert elsewhere == []
@@ -130,9 +137,15 @@ def test_signed_raw_transactions_are_accepted_and_a_wrong_nonce_refused(w3: Web3
     with pytest.raises(Web3RPCError) as replayed:
         w3.eth.send_raw_transaction(Account.sign_transaction(tx, key).raw_transaction)
     with pytest.raises(Web3RPCError) as other_chain:
-        w3.eth.send_raw_transaction(Account.sign_transaction({**tx, "nonce": 2, "chainId": 1}, key).raw_transaction)
+        w3.eth.send_raw_transaction(
+            Account.sign_transaction({**tx, "nonce": 2, "chainId": 1}, key).raw_transaction
+        )
     # Assert
-    assert w3.eth.get_transaction_receipt(first)["status"] == 1 == w3.eth.get_transaction_receipt(second)["status"]
+    assert (
+        w3.eth.get_transaction_receipt(first)["status"]
+        == 1
+        == w3.eth.get_transaction_receipt(second)["status"]
+    )
     assert w3.eth.get_transaction(first)["from"] == sender
     assert w3.eth.get_balance(w3.eth.accounts[1]) == before + 11
     assert w3.eth.get_transaction_count(sender) == 2
@@ -142,7 +155,14 @@ def test_signed_raw_transactions_are_accepted_and_a_wrong_nonce_refused(w3: Web3
 def test_an_unfunded_key_is_refused_for_gas(w3: Web3) -> None:
     # Prepare
     key = "0x" + "cd" * 32
-    tx = {"to": w3.eth.accounts[1], "value": 0, "gas": 21_000, "gasPrice": 10**9, "nonce": 0, "chainId": CHAIN_ID}
+    tx = {
+        "to": w3.eth.accounts[1],
+        "value": 0,
+        "gas": 21_000,
+        "gasPrice": 10**9,
+        "nonce": 0,
+        "chainId": CHAIN_ID,
+    }
     # Execute / Assert
     with pytest.raises(Web3RPCError, match="insufficient funds"):
         w3.eth.send_raw_transaction(Account.sign_transaction(tx, key).raw_transaction)
@@ -208,7 +228,9 @@ def test_two_chains_do_not_share_transaction_hashes() -> None:
     hashes = []
     for _ in range(2):
         w3 = Web3(EmbeddedProvider())
-        hashes.append(w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1}))
+        hashes.append(
+            w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        )
     # Assert
     assert hashes[0] != hashes[1]
 

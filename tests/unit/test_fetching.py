@@ -89,7 +89,9 @@ def test_an_overall_budget_reports_what_was_not_taken_up(tmp_path: Path) -> None
     assert store.most_busy <= 2
 
 
-def test_a_round_with_sybils_registering_junk_first_still_finalizes_on_the_honest_updates(tmp_path: Path) -> None:
+def test_a_round_with_sybils_registering_junk_first_still_finalizes_on_the_honest_updates(
+    tmp_path: Path,
+) -> None:
     # Prepare: 6 Sybil accounts register CIDs nobody serves before 3 honest participants submit
     fed = _sybil_round(tmp_path)
 

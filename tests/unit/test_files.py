@@ -24,7 +24,7 @@ def test_failure_mid_write_leaves_the_old_file_intact_and_no_temporary_behind(
     monkeypatch.setattr(os, "fsync", disk_full)
 
     # Execute
-    with pytest.raises(StoreError, match="cannot write .*state.json: No space left on device"):
+    with pytest.raises(StoreError, match=r"cannot write .*state.json: No space left on device"):
         files.write_atomic(target, b'{"new": true, "padding": "' + b"x" * 100_000 + b'"}', error=StoreError)
 
     # Assert
@@ -45,5 +45,5 @@ def test_write_replaces_the_whole_file(tmp_path: Path) -> None:
 def test_a_folder_or_a_missing_parent_is_one_named_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="is a folder"):
         files.write_atomic(tmp_path, b"x")
-    with pytest.raises(ConfigurationError, match="cannot write .*nowhere"):
+    with pytest.raises(ConfigurationError, match=r"cannot write .*nowhere"):
         files.write_atomic(tmp_path / "nowhere" / "file", b"x")

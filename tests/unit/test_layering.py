@@ -190,7 +190,7 @@ def test_module_imports_only_in_its_rooms_directions(module: str) -> None:
 def test_rules_stand_on_numpy_the_standard_library_and_the_plain_core_only() -> None:
     # Prepare: everything the rules reach, through the project modules they import (at any depth)
     todo = sorted(m for m in MODULES if room_of(m) == "rules")
-    via: dict[str, str] = {m: "" for m in todo}  # module -> the module whose import reached it
+    via: dict[str, str] = dict.fromkeys(todo, "")  # module -> the module whose import reached it
     outside: list[str] = []
     while todo:
         module = todo.pop()

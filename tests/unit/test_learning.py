@@ -174,7 +174,7 @@ def test_load_tensors_refuses_wrong_names_or_shapes() -> None:
     reshaped = tensors | {"layers.1.weight": tensors["layers.1.weight"].T}  # (32, 64) -> (64, 32)
 
     # Execute / Assert
-    with pytest.raises(ValueError, match="missing .*layers.0.bias.*unexpected .*xlayers.0.bias"):
+    with pytest.raises(ValueError, match=r"missing .*layers.0.bias.*unexpected .*xlayers.0.bias"):
         load_tensors(module, renamed)
     with pytest.raises(ValueError, match="shape"):
         load_tensors(module, reshaped)

@@ -202,7 +202,7 @@ def test_shard_deal_is_seeded() -> None:
 
 
 def test_shards_refuse_more_participants_than_half_the_rows() -> None:
-    with pytest.raises(ConfigurationError, match="need 60002 shards but .mnist. has 60000 training rows"):
+    with pytest.raises(ConfigurationError, match=r"need 60002 shards but .mnist. has 60000 training rows"):
         partition(mnist(), 30_001, 0)
 
 

@@ -179,7 +179,7 @@ def test_small_sigma_pays_for_the_sum_not_being_a_discrete_gaussian() -> None:
     assert rhos[1] == pytest.approx(0.5 + 10 * math.exp(-(math.pi**2) / 2), rel=1e-6)
     assert rhos == sorted(rhos) and len(set(rhos)) == 4
     # sigma = 1/sqrt(5) < 1/2 is outside the theorem
-    with pytest.raises(PrivacyParameterError, match="at least 0.5"):
+    with pytest.raises(PrivacyParameterError, match=r"at least 0.5"):
         dpm.round_rho(dpm.DpParams(1.0, 1e-5, 5), toy, 1)
 
 

@@ -45,16 +45,19 @@ class Party:
 
 def run_round(parties: list[Party], share_posters: list[Party], uploaders: list[Party]):
     roles_k = roles_of(REF, [p.keys() for p in parties], [], [])
-    bundles = {p.address.lower(): seal_bundle(roles_k, p.address, p.c.private, p.s.private, p.seed, THRESHOLD)
-               for p in share_posters}
+    bundles = {
+        p.address.lower(): seal_bundle(roles_k, p.address, p.c.private, p.s.private, p.seed, THRESHOLD)
+        for p in share_posters
+    }
     roles2 = roles_of(REF, [p.keys() for p in parties], [p.address for p in share_posters], [])
     uploads = {}
     for p in uploaders:
         words = encode_update(flatten(p.delta), p.samples, PARAMS)
         peers = {a: k for a, k in roles2.masking_set.items() if a != p.address.lower()}
         uploads[p.address.lower()] = encode_masked(mask_update(words, p.address, p.s, peers, p.seed, REF))
-    roles = roles_of(REF, [p.keys() for p in parties], [p.address for p in share_posters],
-                     [p.address for p in uploaders])
+    roles = roles_of(
+        REF, [p.keys() for p in parties], [p.address for p in share_posters], [p.address for p in uploaders]
+    )
     materials = {}
     for p in uploaders:
         opened = {d: open_bundle(b, roles, d, p.address, p.c.private) for d, b in bundles.items()}
@@ -64,7 +67,10 @@ def run_round(parties: list[Party], share_posters: list[Party], uploaders: list[
 
 def expected_model(uploaders: list[Party]) -> np.ndarray:
     weight = sum(min(p.samples, PARAMS.weight_cap) for p in uploaders)
-    mean = sum(flatten(p.delta).astype(np.float64) * min(p.samples, PARAMS.weight_cap) for p in uploaders) / weight
+    mean = (
+        sum(flatten(p.delta).astype(np.float64) * min(p.samples, PARAMS.weight_cap) for p in uploaders)
+        / weight
+    )
     return flatten(BASE).astype(np.float64) + mean
 
 
@@ -80,7 +86,7 @@ def test_round_with_a_dropout_rebuilds_the_survivors_mean() -> None:
     samples = {p.address: p.samples for p in parties[:3]}
     model, aggregate = private_global(BASE, masked, samples, roles, recovery, PARAMS)
     assert aggregate.total_weight == 60
-    np.testing.assert_allclose(flatten(model), expected_model(parties[:3]), atol=2 ** -15)
+    np.testing.assert_allclose(flatten(model), expected_model(parties[:3]), atol=2**-15)
     assert model["w"].shape == (3, 4)
 
 
@@ -122,8 +128,10 @@ def test_material_outside_its_role_is_left_out() -> None:
 def test_a_bundle_for_someone_else_does_not_open() -> None:
     parties = [Party(i) for i in range(4)]
     roles = roles_of(REF, [p.keys() for p in parties], [], [])
-    bundle = seal_bundle(roles, parties[0].address, parties[0].c.private, parties[0].s.private, parties[0].seed, 3)
-    with pytest.raises(Exception, match="does not open|envelope"):
+    bundle = seal_bundle(
+        roles, parties[0].address, parties[0].c.private, parties[0].s.private, parties[0].seed, 3
+    )
+    with pytest.raises(Exception, match=r"does not open|envelope"):
         open_bundle(bundle, roles, parties[0].address, parties[1].address, parties[2].c.private)
     with pytest.raises(TranscriptError, match="dealt by it"):
         open_bundle(bundle, roles, parties[2].address, parties[1].address, parties[1].c.private)

@@ -14,7 +14,9 @@ from fedledger.sampling import drawn_seed, sample_clients
 
 
 def test_first_submission_draws_the_seed_the_history_predicted(tmp_path: Path) -> None:
-    fed = Federation(tmp_path, participants=4, quorum=2, limits=TaskLimits(clients_per_round=2, grace_period=60))
+    fed = Federation(
+        tmp_path, participants=4, quorum=2, limits=TaskLimits(clients_per_round=2, grace_period=60)
+    )
     opened = next(e for e in fed.ledger.task_events(fed.task) if isinstance(e, RoundOpened))
     assert opened.seed == bytes(32)  # nothing chosen at opening
     predicted = task_history(fed.ledger, fed.task).rounds[0].sampled

@@ -58,7 +58,7 @@ def test_local_get_detects_a_tampered_file(tmp_path: Path) -> None:
     # Prepare
     store = LocalStore(tmp_path)
     cid = store.put(b"honest update")
-    (path,) = [p for p in tmp_path.rglob(cid)]
+    (path,) = list(tmp_path.rglob(cid))
     path.write_bytes(b"poisoned update")
     # Execute / Assert
     with pytest.raises(ContentMismatchError, match=cid):
