@@ -231,8 +231,9 @@ def _check_depth(text: str) -> None:
     """Refuse JSON nested deeper than MAX_JSON_DEPTH in one pass that skips string contents, before json recurses.
 
     json recurses once per bracket (a header nested 100,000 deep overflows the C stack once a library has raised
-    the recursion limit to 100,000, as py-evm did), and up to its first syntax error it sees strings where this scan
-    does, so the depth found here bounds its recursion on any input, valid or not. ~30 ns a character: 0.12 s for 4 MiB.
+    the recursion limit to 100,000, as py-evm once did), and up to its first syntax error it sees strings where this scan
+    does, so the depth found here bounds its recursion on any input, valid or not. One pass, linear in the header's
+    length (the codec's throughput: BENCHMARKS.md, Codec and CID throughput).
     """
     depth, in_string, escaped = 0, False, False
     for char in text:

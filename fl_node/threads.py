@@ -2,12 +2,9 @@
 
 torch's default intra-op pool has one thread per core. For models as small as fedledger's MLPs each operation
 is microseconds long, and the pool's threads spin and wait on each other: whenever another process holds a core,
-every operation stalls on the thread that lost it. Measured on a shared 2-core machine, 5 rounds of
-4-participant FedAvg on bikes (local training and aggregation): 1.9-2.3 s with one thread, 5.8-9.9 s with
-torch's default of two; with another process keeping one core busy, 4.9-5.0 s against 16.6-24.2 s. Even the
-MNIST CNN (1.7M parameters, batch 10) trained one FedAvg round in 8 s on one thread and 46 s on two there. One
-thread is the default; on a dedicated many-core machine ``FEDLEDGER_TORCH_THREADS`` raises it without code
-changes.
+every operation stalls on the thread that lost it (one thread against torch's default, side by side, idle and
+with a core taken: BENCHMARKS.md, Torch threads, `benchmarks/threads.py`). One thread is the default; on a
+dedicated many-core machine ``FEDLEDGER_TORCH_THREADS`` raises it without code changes.
 """
 
 from __future__ import annotations

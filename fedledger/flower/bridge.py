@@ -39,6 +39,11 @@ class EmbeddedChainServer:
             return body
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive (HTTP/1.1) spares a TCP handshake per request; without Nagle, the answer is not held
+            # back waiting for the client's delayed ACK of the headers.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 reply = [answer(r) for r in request] if isinstance(request, list) else answer(request)

@@ -210,7 +210,8 @@ def _check_rounds(rounds: int) -> None:
 
 
 def _epsilon(rho: float, delta: float, rounds: int) -> float:
-    """dp-accounting's epsilon for ``rounds`` x rho-zCDP at ``delta`` (imported here: it takes ~1 s to load)."""
+    """dp-accounting's epsilon for ``rounds`` x rho-zCDP at ``delta`` (imported here: it is slow to import, and only
+    tasks with DP noise need it)."""
     from dp_accounting import dp_event
     from dp_accounting.rdp import rdp_privacy_accountant
 
