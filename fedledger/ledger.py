@@ -618,7 +618,9 @@ def _submit(w3: Web3, fn: Any, signer: Signer, gas: int | None) -> Any:
     if gas is not None:
         params["gas"] = gas
     if signer.private_key is None:
-        return fn.transact(params)
+        return (
+            lean_call.transact(w3, fn, signer.address, gas) if hasattr(fn, "fn_name") else fn.transact(params)
+        )
     params["nonce"] = w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address), "pending")
     signed = Account.sign_transaction(fn.build_transaction(params), signer.private_key)
     return w3.eth.send_raw_transaction(signed.raw_transaction)

@@ -75,3 +75,33 @@ def test_a_revert_raises_web3s_own_error_with_the_contracts_data(tmp_path: Path)
     # ... and the ledger turns it into the contract's reason, as before
     with pytest.raises(Exception, match="task 999 does not exist"):
         fed.ledger.get_task(999)
+
+
+def test_a_transaction_sent_straight_is_mined_like_web3s_and_a_refused_one_raises_its_error(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two participants of an open round; one update each, one sent through web3, one straight
+    fed = Federation(tmp_path)
+    submit = fed.ledger.contract.functions.submitUpdate
+    cid = fed.store.put(fed.initial)
+    first, second = fed.people[0].address, fed.people[1].address
+    # Execute
+    via_web3 = fed.w3.eth.wait_for_transaction_receipt(
+        submit(fed.task, 1, b"\x01" * 32, cid, 10).transact({"from": first})
+    )
+    straight = fed.w3.eth.wait_for_transaction_receipt(
+        lean_call.transact(fed.w3, submit(fed.task, 1, b"\x02" * 32, cid, 10), second)
+    )
+    # Assert: both mined, the same event shape; the gas limit is the estimate plus web3's buffer
+    assert via_web3["status"] == straight["status"] == 1
+    assert (
+        len(via_web3["logs"]) == len(straight["logs"])
+        and straight["logs"][0]["topics"][0] == via_web3["logs"][0]["topics"][0]
+    )
+    assert fed.w3.eth.get_transaction(straight["transactionHash"])["gas"] >= lean_call.GAS_BUFFER
+    assert [u.participant for u in fed.ledger.updates_submitted(fed.task, 1)] == [first, second]
+    # ... and a second submission is refused at estimate time with the contract's error, nothing mined
+    with pytest.raises(ContractCustomError) as refused:
+        lean_call.transact(fed.w3, submit(fed.task, 1, b"\x03" * 32, cid, 10), second)
+    assert fed.ledger._revert.decode(refused.value.data, "").error_name == "FederatedRoundsAlreadySubmitted"
+    assert len(fed.ledger.updates_submitted(fed.task, 1)) == 2
