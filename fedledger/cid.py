@@ -21,7 +21,9 @@ the byte layout is explicit: links (field 2) before data (field 1), each link wi
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from multiformats import CID, multihash
@@ -67,7 +69,7 @@ def compute_cid(data: bytes) -> str:
     """
     view = memoryview(data)
     if len(view) <= CHUNK_SIZE:
-        return str(_raw_cid(view))
+        return _base32_cid(_RAW_SHA256 + hashlib.sha256(view).digest())
     level = [_leaf(view[i : i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE)]
     while len(level) > 1:
         level = [_branch(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
@@ -109,6 +111,8 @@ def canonical_cid(text: str) -> str:
     CIDs that ``compute_cid`` can never produce (CIDv0, other codecs or hashes) are refused here, because no store
     could verify the bytes it returns for them.
     """
+    if isinstance(text, str) and _is_canonical(text):
+        return text
     cid = parse_cid(text)
     if cid.version != 1 or cid.codec.name not in ("raw", "dag-pb") or cid.hashfun.name != "sha2-256":
         raise InvalidCIDError(
@@ -116,6 +120,30 @@ def canonical_cid(text: str) -> str:
             f"hash {cid.hashfun.name}): fedledger stores content under CIDv1 sha2-256 with raw leaves"
         )
     return str(cid.set(base="base32"))
+
+
+# The binary prefix of a CIDv1 sha2-256 (version 1, codec, multihash sha2-256 of 32 bytes) for each codec fedledger
+# stores; with the 32-byte digest, 36 bytes, which base32 spells in 58 characters after the multibase "b".
+_RAW_SHA256 = bytes([0x01, 0x55, 0x12, 0x20])
+_DAG_PB_SHA256 = bytes([0x01, 0x70, 0x12, 0x20])
+_CANONICAL_TEXT = re.compile(r"b[a-z2-7]{58}")
+
+
+def _base32_cid(binary: bytes) -> str:
+    """Multibase base32 (lowercase, unpadded, prefix "b") of a binary CID: how Kubo prints a CIDv1."""
+    return "b" + base64.b32encode(binary).decode("ascii").rstrip("=").lower()
+
+
+def _is_canonical(text: str) -> bool:
+    """True when ``text`` already is a base32 CIDv1 sha2-256 of a raw or dag-pb block, spelled canonically.
+
+    The common case (every CID fedledger writes) without the generic multiformats parser, which cost milliseconds
+    a call; anything else, including a look-alike with stray trailing bits, goes through the full parse.
+    """
+    if not _CANONICAL_TEXT.fullmatch(text):
+        return False
+    binary = base64.b32decode(text[1:].upper() + "======")
+    return binary[:4] in (_RAW_SHA256, _DAG_PB_SHA256) and _base32_cid(binary) == text
 
 
 def _raw_cid(chunk: memoryview) -> CID:

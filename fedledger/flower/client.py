@@ -103,7 +103,8 @@ def ledger_mod(
             return call_next(msg, ctx)
         try:
             participant = who(msg, ctx)
-            task = participant.ledger.get_task(participant.task_id)
+            view = participant.ledger.participant_view(participant.task_id, participant.signer.address)
+            task = view.task  # one read for the task and this node's cap (participantView)
             if codec.model_digest(codec.encode(_arrays(msg))) != task.model_digest:
                 return _refuse(
                     msg,
@@ -116,20 +117,20 @@ def ledger_mod(
         if reply.has_error():
             return reply
         try:
-            return _anchor(reply, participant, task.round, register)
+            return _anchor(reply, participant, task.round, view.sample_cap, register)
         except (FedLedgerError, ValueError, KeyError, TypeError) as exc:
             return _refuse(msg, str(exc))
 
     return mod
 
 
-def _anchor(reply: Message, who: Participant, round_: int, register: Register) -> Message:
-    """Upload and register the reply's arrays; tag the reply with where they went."""
+def _anchor(reply: Message, who: Participant, round_: int, cap: int, register: Register) -> Message:
+    """Upload and register the reply's arrays (claiming at most ``cap`` samples, 0: no cap); tag the reply with
+    where they went."""
     (metrics,) = reply.content.metric_records.values()
     examples = int(metrics["num-examples"])  # type: ignore[arg-type]
     if examples <= 0:
         raise ValueError(f"num-examples must be positive, got {examples}")
-    cap = who.ledger.sample_cap(who.task_id, who.signer.address)
     claimed = min(examples, cap) if cap else examples
     data = codec.encode(_arrays(reply))  # refuses non-float tensors (e.g. BatchNorm counters) by name
     digest, cid = codec.model_digest(data), who.store.put(data)

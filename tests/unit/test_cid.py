@@ -125,3 +125,29 @@ def test_cid_text_longer_than_the_maximum_is_refused_by_its_length_alone(
     for refuse in (parse_cid, canonical_cid, lambda text: store.get(text, timeout=1.0)):
         with pytest.raises(InvalidCIDError, match=f"200000 characters.*at most {MAX_CID_LENGTH}"):
             refuse(long_text)
+
+
+@given(digest=st.binary(min_size=32, max_size=32), codec=st.sampled_from(["raw", "dag-pb"]))
+def test_the_fast_path_for_canonical_text_agrees_with_multiformats(digest: bytes, codec: str) -> None:
+    # Prepare: a canonical CID as multiformats spells it
+    text = str(CID("base32", 1, codec, multihash.wrap(digest, "sha2-256")))
+    # Execute / Assert: accepted unchanged, and equal to the generic parse's canonical form
+    assert canonical_cid(text) == text == str(parse_cid(text).set(base="base32"))
+
+
+@given(digest=st.binary(min_size=32, max_size=32), last=st.sampled_from("bcdfghjklmnopqrstuvwxyz"))
+def test_look_alikes_of_canonical_text_take_the_full_parse(digest: bytes, last: str) -> None:
+    # Prepare: a canonical raw CID whose last character is replaced (stray trailing bits, or another digest)
+    text = str(CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256")))
+    stray = text[:-1] + last
+    # Execute: what the full parser says (accepted as some other CID, or refused)
+    try:
+        expected: str | None = str(parse_cid(stray).set(base="base32"))
+    except InvalidCIDError:
+        expected = None
+    # Assert: the fast path never accepts text the full parse would spell differently
+    if expected is None:
+        with pytest.raises(InvalidCIDError):
+            canonical_cid(stray)
+    else:
+        assert canonical_cid(stray) == expected
