@@ -88,25 +88,22 @@ def _normalize(abi_type: ABIType, value: Any) -> Any:
     return value
 
 
-# web3's buffer over a gas estimate (web3._utils.transactions.get_buffered_gas_estimate): room for what the state
-# changes between the estimate and the block; the unused gas is refunded.
-GAS_BUFFER = 100_000
-
-
 def transact(w3: Web3, fn: Any, sender: str, gas: int | None = None) -> HexBytes:
     """``fn.transact({"from": sender[, "gas": gas]})`` from an account the node holds, without web3's machinery.
 
-    The gas limit is the node's estimate plus web3's buffer unless ``gas`` is given. Reverts at estimate time raise
-    web3's own exceptions (as ``fn.transact`` does), other error answers ``Web3RPCError``. Returns the hash.
+    Without ``gas`` the node estimates the limit itself, as part of ``eth_sendTransaction`` (one request, not
+    web3's estimate then send): only dev nodes hold accounts, and they mine each transaction on the state it was
+    estimated on. A revert found while estimating raises web3's own exceptions (as ``fn.transact`` does), other
+    error answers ``Web3RPCError``. Returns the transaction hash.
     """
     if fn.kwargs:
         params: dict[str, Any] = {"from": sender} if gas is None else {"from": sender, "gas": gas}
         return HexBytes(fn.transact(params))
     data, _ = calldata(fn)
     tx: dict[str, Any] = {"from": sender, "to": fn.address, "data": "0x" + data.hex()}
-    if gas is None:
-        gas = int(str(_request(w3, "eth_estimateGas", [tx])), 16) + GAS_BUFFER
-    return HexBytes(str(_request(w3, "eth_sendTransaction", [{**tx, "gas": hex(gas)}])))
+    if gas is not None:
+        tx["gas"] = hex(gas)
+    return HexBytes(str(_request(w3, "eth_sendTransaction", [tx])))
 
 
 def _request(w3: Web3, method: str, params: list[Any]) -> Any:

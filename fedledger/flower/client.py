@@ -60,6 +60,12 @@ def _endpoints(rpc_url: str, contract: str, ipfs_api: str) -> tuple[Ledger, Cont
     return Ledger(connect(rpc_url), contract), open_store(ipfs_api)
 
 
+@cache
+def _dev_accounts(ledger: Ledger) -> list[str]:
+    """The node's dev accounts, asked once per process (every training message needs this node's one)."""
+    return list(ledger.w3.eth.accounts)
+
+
 def participant_for(msg: Message, ctx: Context) -> Participant:
     """This node's participant: endpoints from its node config, else from the server's instruction."""
     config = msg.content["config"] if "config" in msg.content.config_records else ConfigRecord()
@@ -77,7 +83,10 @@ def participant_for(msg: Message, ctx: Context) -> Participant:
         signer = Signer.from_key(Path(str(key_file)).read_text().strip())
     else:
         index = int(ctx.node_config.get("fedledger-account", int(ctx.node_config.get("partition-id", 0)) + 1))
-        accounts = ledger.w3.eth.accounts
+        accounts = _dev_accounts(ledger)
+        if index >= len(accounts):  # the node may have more accounts by now: ask again before refusing
+            _dev_accounts.cache_clear()
+            accounts = _dev_accounts(ledger)
         if index >= len(accounts):
             raise FedLedgerError(f"dev account {index} does not exist on {setting['fedledger-rpc-url']!s}")
         signer = Signer(accounts[index])

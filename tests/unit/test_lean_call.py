@@ -92,13 +92,12 @@ def test_a_transaction_sent_straight_is_mined_like_web3s_and_a_refused_one_raise
     straight = fed.w3.eth.wait_for_transaction_receipt(
         lean_call.transact(fed.w3, submit(fed.task, 1, b"\x02" * 32, cid, 10), second)
     )
-    # Assert: both mined, the same event shape; the gas limit is the estimate plus web3's buffer
+    # Assert: both mined, with the same event shape
     assert via_web3["status"] == straight["status"] == 1
     assert (
         len(via_web3["logs"]) == len(straight["logs"])
         and straight["logs"][0]["topics"][0] == via_web3["logs"][0]["topics"][0]
     )
-    assert fed.w3.eth.get_transaction(straight["transactionHash"])["gas"] >= lean_call.GAS_BUFFER
     assert [u.participant for u in fed.ledger.updates_submitted(fed.task, 1)] == [first, second]
     # ... and a second submission is refused at estimate time with the contract's error, nothing mined
     with pytest.raises(ContractCustomError) as refused:
