@@ -26,7 +26,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from multiformats import CID, multihash
+from multiformats import CID
 
 from fedledger.exceptions import InvalidCIDError
 
@@ -49,7 +49,7 @@ _UNIXFS_FILE = 2
 class _Child:
     """A finished subtree as its parent's link sees it."""
 
-    cid: CID
+    cid: bytes  # the binary CID (what a dag-pb link holds)
     filesize: int  # file bytes below this child (UnixFS ``blocksizes`` entry)
     tsize: int  # encoded bytes of the whole subtree (dag-pb ``Tsize``)
 
@@ -69,11 +69,11 @@ def compute_cid(data: bytes) -> str:
     """
     view = memoryview(data)
     if len(view) <= CHUNK_SIZE:
-        return _base32_cid(_RAW_SHA256 + hashlib.sha256(view).digest())
+        return _base32_cid(_raw_cid(view))
     level = [_leaf(view[i : i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE)]
     while len(level) > 1:
         level = [_branch(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
-    return str(level[0].cid)
+    return _base32_cid(level[0].cid)
 
 
 def parse_cid(text: str) -> CID:
@@ -146,9 +146,9 @@ def _is_canonical(text: str) -> bool:
     return binary[:4] in (_RAW_SHA256, _DAG_PB_SHA256) and _base32_cid(binary) == text
 
 
-def _raw_cid(chunk: memoryview) -> CID:
-    """CIDv1 of a ``raw`` block: codec 0x55 over sha2-256 of the bytes."""
-    return CID("base32", 1, "raw", multihash.wrap(hashlib.sha256(chunk).digest(), "sha2-256"))
+def _raw_cid(chunk: memoryview) -> bytes:
+    """Binary CIDv1 of a ``raw`` block: codec 0x55 over sha2-256 of the bytes."""
+    return _RAW_SHA256 + hashlib.sha256(chunk).digest()
 
 
 def _leaf(chunk: memoryview) -> _Child:
@@ -163,13 +163,13 @@ def _branch(children: list[_Child]) -> _Child:
     unixfs += b"".join(_field_varint(4, c.filesize) for c in children)
     links = b"".join(_field_bytes(2, _pb_link(c)) for c in children)
     node = links + _field_bytes(1, unixfs)
-    cid = CID("base32", 1, "dag-pb", multihash.wrap(hashlib.sha256(node).digest(), "sha2-256"))
+    cid = _DAG_PB_SHA256 + hashlib.sha256(node).digest()
     return _Child(cid, filesize=filesize, tsize=len(node) + sum(c.tsize for c in children))
 
 
 def _pb_link(child: _Child) -> bytes:
     """A dag-pb ``PBLink``: Hash (binary CID), Name (empty, but present as Kubo writes it), Tsize."""
-    return _field_bytes(1, bytes(child.cid)) + _field_bytes(2, b"") + _field_varint(3, child.tsize)
+    return _field_bytes(1, child.cid) + _field_bytes(2, b"") + _field_varint(3, child.tsize)
 
 
 def _varint(value: int) -> bytes:

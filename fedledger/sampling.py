@@ -16,6 +16,7 @@ opening transaction was sent. ``round_seed`` applies that rule.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from eth_utils.crypto import keccak
 from web3 import Web3
@@ -31,9 +32,16 @@ def sample_clients(seed: bytes, members: Iterable[str], k: int) -> list[str]:
 
     Returned in rank order, checksummed (addresses that already are, as events give them, are not re-hashed).
     """
-    unique: list[str] = sorted({m if _checksummed(m) else str(Web3.to_checksum_address(m)) for m in members})
+    unique = tuple(sorted({m if _checksummed(m) else str(Web3.to_checksum_address(m)) for m in members}))
+    return list(_ranked(seed, unique, k))
+
+
+@lru_cache(maxsize=1024)
+def _ranked(seed: bytes, unique: tuple[str, ...], k: int) -> tuple[str, ...]:
+    """The ranking itself, remembered: a task's history is rebuilt from its events on every read, and ranking is
+    one keccak per member per round (100 members x every past round, on each read)."""
     ranked = sorted(unique, key=lambda address: sample_rank(seed, address))
-    return ranked if k <= 0 or k >= len(ranked) else ranked[:k]
+    return tuple(ranked if k <= 0 or k >= len(ranked) else ranked[:k])
 
 
 def _checksummed(address: str) -> bool:
