@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +128,14 @@ def test_a_client_on_the_version_before_the_batch_and_the_view_still_works(
     assert not ledger.offers("participantView") and not ledger.offers("addParticipants")
     assert [c.participant for c in ledger.participant_changes(task_id)] == people
     assert view.is_participant and view.sample_cap == 5 and not view.has_submitted
+
+
+def test_the_readme_table_names_every_registered_contract_version() -> None:
+    # Prepare: the code hashes the client reads, and the README's table of versions
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("Which client versions audit which contract versions:")[1].split("\n\n")[1]
+    # Execute / Assert: one row per registered version, each naming it by the start of its code hash
+    rows = [line for line in table.splitlines() if line.startswith("| `0x")]
+    assert len(rows) == len(art.known_versions())
+    for code in art.known_versions():
+        assert any(row.startswith(f"| `{code[:14]}") for row in rows), code
