@@ -277,6 +277,13 @@ def test_no_module_imports_itself_back_through_others(module_level: bool) -> Non
     assert not cycles, "import cycles:\n" + "\n".join(lines)
 
 
+def run_python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter from the project root (what an import does there, from scratch)."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+
 def test_audit_commands_load_without_torch_sklearn_or_matplotlib() -> None:
     # Prepare: a fresh interpreter in which importing any heavy extra fails loudly
     script = (
@@ -291,9 +298,7 @@ def test_audit_commands_load_without_torch_sklearn_or_matplotlib() -> None:
     )
 
     # Execute
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
+    done = run_python(script)
 
     # Assert
     assert done.returncode == 0, done.stderr
@@ -310,9 +315,7 @@ def test_node_train_without_the_node_extra_names_the_extra_to_install() -> None:
         "app()\n"
     )
 
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
+    done = run_python(script)
 
     assert done.returncode == 2
     assert "pip install 'fedledger[node]'" in done.stderr
@@ -329,9 +332,7 @@ def test_flower_adapter_imports_without_torch_and_loads_no_face() -> None:
     )
 
     # Execute
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
+    done = run_python(script)
 
     # Assert: the import succeeded and pulled in neither the CLI nor the demo
     assert done.returncode == 0, done.stderr
