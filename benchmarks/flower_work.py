@@ -107,8 +107,9 @@ def main() -> None:
         "## What anchoring a Flower round costs in work\n\n"
         f"`python benchmarks/flower_work.py` ({machine()}; {args.rounds} rounds). "
         + (__doc__ or "").split("\n\n")[1].replace("\n", " ")
-        + " If the clients ran one after another, a round would take plain Flower's time plus this work: the "
-        "last column, the ratio the wall clock would show without the poll's steps.\n\n"
+        + " Plain Flower s/round: `benchmarks/flower.py`'s steady round from the same session (`--plain`). If the "
+        "clients ran one after another, a round would take plain Flower's time plus this work: the last column, "
+        "the ratio the wall clock would show without the poll's steps.\n\n"
         + table(
             [
                 "clients",
