@@ -110,6 +110,9 @@ def _demo(
         f"initial model {metric}: {report.initial_metric['value']:.4f}; centralised baseline: "
         f"{report.baseline['value']:.4f}"
     )
+    output.say(
+        "gas: the embedded chain's, below a node's (it keeps storage warm across transactions; README, The demo)"
+    )
     if report.privacy is not None:
         p = report.privacy
         loss = (
