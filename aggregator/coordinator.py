@@ -88,8 +88,12 @@ class Coordinator:
         fetch_timeout: float = DEFAULT_PER_UPDATE,
         fetch_budget: float | None = None,
         on_progress: Callable[[str], None] = lambda message: None,
+        judge: Callable[..., Judgement] | None = None,
     ) -> None:
+        """``judge``: how a round is decided, the protocol's ``judge_round`` unless given (a test or a study of
+        dishonest aggregators passes its own; what the coordinator then commits is what the audit must catch)."""
         self.ledger, self.store, self.signer = ledger, store, signer
+        self.judge = judge
         self.fetch_timeout = fetch_timeout
         self.fetch_budget = fetch_budget
         self.on_progress = on_progress
@@ -285,7 +289,8 @@ class Coordinator:
             )
             fetched = fetcher.fetch_all(record.submissions)
 
-            return judge_round(inputs, base, lambda u: fetched[u.cid].read(), on_progress=self.on_progress)
+            judge = self.judge or judge_round
+            return judge(inputs, base, lambda u: fetched[u.cid].read(), on_progress=self.on_progress)
 
     def _finalize(
         self, task: TaskState, record: RoundHistory, judgement: Judgement, excluded: list[Exclusion]

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -27,17 +25,16 @@ from typing import Any
 import numpy as np
 from report import machine, table, write_section  # type: ignore[import-not-found]
 
-import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator
 from fedledger import codec
 from fedledger.audit import verify_task
+from fedledger.demo.lies import lying_judge
 from fedledger.embedded_chain import advance_time
 from fedledger.exceptions import ChainError
 from fedledger.history import task_history
 from fedledger.inclusion import decode_outcomes
 from fedledger.ledger import EMBEDDED, Ledger, Signer, connect, embedded_accounts
 from fedledger.records import TaskLimits
-from fedledger.rules.judge import judge_round
 from fedledger.rules.outcomes import Judgement
 from fedledger.store import LocalStore
 from fedledger.tasks import Committee, launch_task
@@ -86,41 +83,13 @@ class Bench:
     ) -> tuple[int, float]:
         """(gas, seconds) of one member's close (attestation or finalize)."""
         started = time.perf_counter()
-        with judged_by(lie):
-            outcome = Coordinator(self.ledger, self.store, member, fetch_budget=30.0).close_round(task)
+        outcome = Coordinator(self.ledger, self.store, member, fetch_budget=30.0, judge=lie).close_round(task)
         assert outcome.tx is not None
         return outcome.tx.gas_used, time.perf_counter() - started
 
     def verdict(self, task: int) -> Any:
         (verdict,) = [v for v in verify_task(task_history(self.ledger, task), self.store) if v.round == 1]
         return verdict
-
-
-@contextmanager
-def judged_by(lie: Callable[..., Judgement] | None) -> Iterator[None]:
-    if lie is None:
-        yield
-        return
-    honest = coordinator_module.judge_round
-    coordinator_module.judge_round = lie  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        coordinator_module.judge_round = honest
-
-
-def lying_judge(kind: str, index: int = 1) -> Callable[..., Judgement]:
-    """The honest judge with one lie about submission ``index`` or about the global model."""
-
-    def judge(inputs: Any, base: Any, fetch: Any, fixed: Any = None, on_progress: Any = None) -> Judgement:
-        if kind in ("unavailable", "outlier"):
-            return judge_round(inputs, base, fetch, {**(fixed or {}), index: kind})
-        honest = judge_round(inputs, base, fetch, fixed)
-        tensors = codec.decode(honest.data)
-        tensors["layer.bias"] = tensors["layer.bias"] + np.float32(0.5)
-        return replace(honest, data=codec.encode(tensors))
-
-    return judge
 
 
 def gas_rows(bench: Bench, sizes: list[int]) -> list[list[object]]:

@@ -1,6 +1,6 @@
 """A committee member that lies, run as its own process: `python cheating_aggregator.py TASK ACCOUNT INDEX`.
 
-It is the library's own coordinator with one patched line of judgement: submission INDEX is declared
+It is the library's own coordinator with a lying judge (`fedledger.demo.lies`): submission INDEX is declared
 ``unavailable`` (content it could fetch like everyone else), and the global model is aggregated without it, as a
 consistent liar would. It waits until the round can close, attests once, and prints its outcome as JSON.
 """
@@ -10,25 +10,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
 
-import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator, RoundNotReadyError
 from fedledger.cli.aggregate import outcome_json
 from fedledger.cli.options import Context
-from fedledger.rules.judge import judge_round
-from fedledger.rules.outcomes import Judgement
+from fedledger.demo.lies import lying_judge
 
 
 def main(task: int, account: str, index: int) -> None:
-    def lying_judge(
-        inputs: Any, base: Any, fetch: Any, fixed: Any = None, on_progress: Any = None
-    ) -> Judgement:
-        return judge_round(inputs, base, fetch, {**(fixed or {}), index: "unavailable"})
-
-    coordinator_module.judge_round = lying_judge  # type: ignore[assignment]
     ctx = Context(None, None, None, account, None)
-    coordinator = Coordinator(ctx.ledger, ctx.store, ctx.signer)
+    coordinator = Coordinator(ctx.ledger, ctx.store, ctx.signer, judge=lying_judge("unavailable", index))
     deadline = time.monotonic() + 120
     while True:
         try:

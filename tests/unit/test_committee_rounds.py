@@ -3,40 +3,20 @@ audit names every member whose attestation differs from the re-derived truth (RE
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from federation import Federation, model
 
-import aggregator.coordinator as coordinator_module
 from aggregator.coordinator import Coordinator, NotAggregatorError, RoundNotReadyError, RoundOutcome
 from fedledger import codec
+from fedledger.demo.lies import lying_judge
 from fedledger.history import history_json, task_history
 from fedledger.ledger import Signer
-from fedledger.rules.judge import judge_round
 from fedledger.rules.outcomes import Judgement
 
 Lie = Callable[..., Judgement]
-
-
-def lying_judge(kind: str, index: int = 1) -> Lie:
-    """The honest judge with one lie: a false ``unavailable``/``outlier`` for submission ``index`` (the global
-    model then left without it, as a consistent liar would), or a perturbed global model (``digest``)."""
-
-    def judge(inputs: Any, base: Any, fetch: Any, fixed: Any = None, on_progress: Any = None) -> Judgement:
-        if kind in ("unavailable", "outlier"):
-            return judge_round(inputs, base, fetch, {**(fixed or {}), index: kind})
-        honest = judge_round(inputs, base, fetch, fixed)
-        tensors = codec.decode(honest.data)
-        first = min(tensors)
-        tensors[first] = tensors[first] + 0.5
-        return replace(honest, data=codec.encode(tensors))
-
-    return judge
 
 
 class Committee:
@@ -56,21 +36,10 @@ class Committee:
         return Coordinator(self.fed.ledger, self.fed.store, self.members[member], fetch_budget=10.0)
 
     def attest(self, member: int, lie: Lie | None = None) -> RoundOutcome:
-        with _judged_by(lie):
-            return self.coordinator(member).close_round(self.fed.task)
-
-
-@contextmanager
-def _judged_by(lie: Lie | None) -> Iterator[None]:
-    if lie is None:
-        yield
-        return
-    honest = coordinator_module.judge_round
-    coordinator_module.judge_round = lie  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        coordinator_module.judge_round = honest
+        coordinator = Coordinator(
+            self.fed.ledger, self.fed.store, self.members[member], fetch_budget=10.0, judge=lie
+        )
+        return coordinator.close_round(self.fed.task)
 
 
 @pytest.mark.parametrize(
