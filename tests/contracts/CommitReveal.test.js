@@ -2,22 +2,14 @@
 // the reveal window moves finalizeRound and closeFailedRound. Run with `npx hardhat test mocha`.
 import { expect } from "chai";
 import { network } from "hardhat";
+import {
+  DURATION, GRACE, QUORUM, MIB64, digest, INITIAL_DIGEST, INITIAL_CID, UPDATE_CID, GLOBAL_CID, reasons, createArgs,
+} from "./common.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
-const DURATION = 3600n;
-const GRACE = 600n;
 const REVEAL = 900n;
-const QUORUM = 2n;
-const MIB64 = 64n * 1024n * 1024n;
-const digest = (label) => ethers.sha256(ethers.toUtf8Bytes(label));
-const INITIAL_DIGEST = digest("initial model");
-const INITIAL_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-const UPDATE_CID = "bafkreidivzimqfqtoqxkrpge6bjyhlvxqs3rhe73owtmdulaxr5do5in7u";
-const GLOBAL_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
-const reasons = (...codes) => ethers.hexlify(new Uint8Array(codes));
-const createArgs = (agg) => [agg, INITIAL_DIGEST, INITIAL_CID, QUORUM, DURATION, "fedavg", [0n, MIB64, GRACE, 0n]];
 const coder = ethers.AbiCoder.defaultAbiCoder();
 /** The commitment the contract checks: keccak256(abi.encode(digest, participant, salt)). */
 const commitmentOf = (d, account, salt) =>

@@ -2,26 +2,14 @@
 // refuses (finalizeRound, the aggregator's early closeFailedRound). Run with `npx hardhat test mocha`.
 import { expect } from "chai";
 import { network } from "hardhat";
+import {
+  DURATION, GRACE, QUORUM, MIB64, ZERO, digest, INITIAL_DIGEST, INITIAL_CID, UPDATE_CID, GLOBAL_CID, limits, reasons, createArgs,
+} from "./common.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
-const DURATION = 3600n;
-const GRACE = 600n;
-const QUORUM = 2n;
-const MIB64 = 64n * 1024n * 1024n;
-const digest = (label) => ethers.sha256(ethers.toUtf8Bytes(label));
-const INITIAL_DIGEST = digest("initial model");
-const INITIAL_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-const UPDATE_CID = "bafkreidivzimqfqtoqxkrpge6bjyhlvxqs3rhe73owtmdulaxr5do5in7u";
-const GLOBAL_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 const OTHER_CID = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq";
-const ZERO = ethers.ZeroHash;
-const limits = (over = {}) => [0n, MIB64, over.grace ?? GRACE, 0n];
-const reasons = (...codes) => ethers.hexlify(new Uint8Array(codes));
-const createArgs = (agg, over = {}) => [
-  agg, INITIAL_DIGEST, INITIAL_CID, over.quorum ?? QUORUM, DURATION, "fedavg", limits(over),
-];
 
 /** Task 1 (quorum 2; alice, bob, carol allowlisted) with committee m1, m2, m3 (threshold 2) and round 1 open. */
 async function withCommitteeRound() {

@@ -2,30 +2,14 @@
 // every event with its fields, and the gas users pay. Run with `npx hardhat test mocha` (or `npm test`).
 import { expect } from "chai";
 import { network } from "hardhat";
+import {
+  DURATION, GRACE, QUORUM, STRATEGY, MIB64, ZERO, digest, INITIAL_DIGEST, INITIAL_CID, UPDATE_CID, GLOBAL_CID, limits, reasons, createArgs,
+} from "./common.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
-const DURATION = 3600n;
-const GRACE = 600n;
-const QUORUM = 2n;
-const STRATEGY = "fedavg";
-const MIB64 = 64n * 1024n * 1024n;
-const digest = (label) => ethers.sha256(ethers.toUtf8Bytes(label));
-const INITIAL_DIGEST = digest("initial model");
-const INITIAL_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-const UPDATE_CID = "bafkreidivzimqfqtoqxkrpge6bjyhlvxqs3rhe73owtmdulaxr5do5in7u";
-const GLOBAL_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
-const ZERO = ethers.ZeroHash;
 const OUTLIER = 12;
-/** Limits as the contract takes them: [maxSamples, maxUpdateBytes, gracePeriod, clientsPerRound]. */
-const limits = (over = {}) => [over.maxSamples ?? 0n, over.maxUpdateBytes ?? MIB64, over.grace ?? GRACE, over.clients ?? 0n];
-/** One reason byte per submission (fedledger/inclusion.py): 0 included, else the reason's code. */
-const reasons = (...codes) => ethers.hexlify(new Uint8Array(codes));
-const createArgs = (agg, over = {}) => [
-  agg, over.digest ?? INITIAL_DIGEST, over.cid ?? INITIAL_CID, over.quorum ?? QUORUM, over.duration ?? DURATION,
-  over.strategy ?? STRATEGY, limits(over),
-];
 
 /** Deploy, create task 1 (quorum 2, alice, bob and carol allowlisted) owned by `owner` with aggregator `agg`. */
 async function deployWithTask() {

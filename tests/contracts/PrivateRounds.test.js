@@ -5,36 +5,22 @@
 // `npx hardhat test tests/contracts/PrivateRounds.test.js`.
 import { expect } from "chai";
 import { network } from "hardhat";
+import {
+  DURATION, GRACE, QUORUM, STRATEGY, MIB64, ZERO, digest, INITIAL_DIGEST, INITIAL_CID, UPDATE_CID, GLOBAL_CID, limits, reasons, createArgs,
+} from "./common.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
-const DURATION = 3600n;
-const GRACE = 600n;
-const QUORUM = 2n;
 const THRESHOLD = 2n;
 const KEYS = 600n; // keysPeriod
 const SHARES = 600n; // sharesPeriod
 const UNMASK = 900n; // unmaskPeriod
 const PARAMS = "secagg:clip=1.0,scale_bits=16";
-const STRATEGY = "fedavg";
-const MIB64 = 64n * 1024n * 1024n;
 const MAX_DURATION = 2n ** 32n - 1n;
-const digest = (label) => ethers.sha256(ethers.toUtf8Bytes(label));
-const INITIAL_DIGEST = digest("initial model");
-const INITIAL_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-const UPDATE_CID = "bafkreidivzimqfqtoqxkrpge6bjyhlvxqs3rhe73owtmdulaxr5do5in7u";
 const SHARES_CID = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq";
 const UNMASK_CID = "bafkreiabltrd5zm73pvi7plq25pef3hm7jxhbi3kv4hapegrkfpkqtkbme";
-const GLOBAL_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
-const ZERO = ethers.ZeroHash;
 const PHASE = { NONE: 0n, KEYS: 1n, SHARES: 2n, UPLOADS: 3n, UNMASK: 4n, CLOSED: 5n };
-/** Limits as the contract takes them: [maxSamples, maxUpdateBytes, gracePeriod, clientsPerRound]. */
-const limits = (over = {}) => [over.maxSamples ?? 0n, over.maxUpdateBytes ?? MIB64, over.grace ?? GRACE, over.clients ?? 0n];
-const reasons = (...codes) => ethers.hexlify(new Uint8Array(codes));
-const createArgs = (agg, over = {}) => [
-  agg, INITIAL_DIGEST, INITIAL_CID, over.quorum ?? QUORUM, over.duration ?? DURATION, STRATEGY, limits(over),
-];
 /** A PrivacyConfig as the contract takes it: [threshold, maxRounds, keysPeriod, sharesPeriod, unmaskPeriod, params]. */
 const privacy = (over = {}) => [
   over.threshold ?? THRESHOLD, over.maxRounds ?? 0n, over.keys ?? KEYS, over.shares ?? SHARES,
