@@ -1,7 +1,7 @@
 """Contract view calls and node-signed transactions sent straight to the provider, decoded as web3 decodes them.
 
 web3's contract layer binds arguments, validates, formats and runs every middleware on each call: for a view that
-the embedded EVM answers in a few hundredths of a millisecond that machinery is about 30 times the EVM's own time,
+the embedded EVM answers at once, that machinery is many times the EVM's own time (BENCHMARKS.md, "Issue 19"),
 and a round makes hundreds of views (every participant's pre-checks, the aggregator's and the auditor's reads).
 Here the calldata is the selector and ``eth_abi``'s encoding of the arguments, the request goes to the provider as
 plain JSON-RPC, and the answer is decoded with the same codec and normalizers web3 uses, so callers see the very
@@ -29,7 +29,7 @@ from web3.types import RPCEndpoint, RPCResponse
 def _types(
     signature: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
 ) -> tuple[bytes, list[str], list[str]]:
-    """The selector and the input and output ABI types of one function (cached: computing them is most of the cost)."""
+    """The selector (a keccak, remembered per function) and the input and output ABI types of one function."""
     return keccak(text=signature)[:4], list(inputs), list(outputs)
 
 
@@ -65,7 +65,8 @@ def view(w3: Web3, fn: Any, sender: str, block: str = "latest") -> Any:
 def normalize(type_str: str, value: Any) -> Any:
     """A decoded value as web3 returns it: addresses checksummed, arrays as lists, tuples as tuples.
 
-    web3's own ``map_abi_data`` does the same through a stack of generic formatters, which was most of a view's time.
+    web3's own ``map_abi_data`` does the same through a stack of generic formatters, which was most of a view's
+    time.
     """
     return _normalize(_parsed(type_str), value)
 
